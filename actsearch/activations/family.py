@@ -1,0 +1,163 @@
+"""The bounded-negative family of the seed papers, each member a point of one unified module.
+
+f(x) = base(x) + eps * x * exp(-x^2 / 2) + [x <= 0] * N(0, sigma_t^2)  (noise in training only)
+
+base is ReLU (shape ``zero``), R-ReLU (``linear``) or SR-ReLU (``cubic``). The named seed
+activations below are subclasses that fix the other knobs, so they share the same fused kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from actsearch.activations import kernels
+from actsearch.activations.base import SCHEDULES, Activation, Param, scheduled
+
+ALPHA = Param(0.5, float, 0.0, 1.0)
+ETA = Param(0.5, float, 0.0, 1.0)
+SIGMA = Param(0.0, float, 0.0)
+SIGMA_END = Param(0.0, float, 0.0)
+SCHEDULE = Param("constant", str, choices=SCHEDULES)
+EPS = Param(0.0, float)
+EPS_LEARNABLE = Param(False, bool)
+
+
+def threshold(default: float) -> Param:
+    return Param(default, float, 0.0, low_open=True)
+
+
+def cubic_coefficients(eta: float, T: float) -> tuple[float, float]:
+    """c2, c3 of SR-ReLU's p(x) = x + c2 x^2 + c3 x^3 on [-T, 0).
+
+    p(-T) = 0, p(0) = 0 and p'(0) = 1 hold for every eta; eta = 1 also gives p'(-T) = 0 (C1).
+    """
+    return (1.0 + eta) / T, eta / (T * T)
+
+
+class BoundedNegative(Activation):
+    """The unified bounded-negative family searched by actsearch.
+
+    Seeds: R-ReLU / SR-ReLU (000_dd0ecf02aeaa9e19), N-ReLU (001_b8aaafc3d4a78418),
+    CRReLU (003_22b48642eadfec6d).
+    """
+
+    name = "bounded_negative"
+    params = {
+        "shape": Param("linear", str, choices=kernels.SHAPES),
+        "alpha": ALPHA,
+        "T": threshold(1.0),
+        "eta": ETA,
+        "sigma": SIGMA,
+        "sigma_schedule": SCHEDULE,
+        "sigma_end": SIGMA_END,
+        "eps": EPS,
+        "eps_learnable": EPS_LEARNABLE,
+    }
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._init_family(**self._family_kwargs(self._config))
+
+    @staticmethod
+    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k != "name"}
+
+    def _init_family(
+        self,
+        shape: str = "zero",
+        alpha: float = 0.0,
+        T: float = 1.0,
+        eta: float = 0.0,
+        sigma: float = 0.0,
+        sigma_schedule: str = "constant",
+        sigma_end: float = 0.0,
+        eps: float = 0.0,
+        eps_learnable: bool = False,
+    ) -> None:
+        self.shape = kernels.SHAPES.index(shape)
+        c2, c3 = cubic_coefficients(eta, T)
+        # Buffers, not attributes, so .to(device) moves them; not saved in state_dict since the
+        # config rebuilds them. float64 so a float64 model (gradcheck) sees the exact values; the
+        # kernel casts them to the input's dtype.
+        self.register_buffer(
+            "_params", torch.tensor([alpha, T, c2, c3], dtype=torch.float64), persistent=False
+        )
+        self.sigma_start, self.sigma_end, self.sigma_schedule = sigma, sigma_end, sigma_schedule
+        self.sigma_t = sigma
+        self.register_buffer("_sigma", torch.tensor(sigma, dtype=torch.float64), persistent=False)
+        self.use_eps = eps_learnable or eps != 0.0
+        if eps_learnable:
+            self.eps = nn.Parameter(torch.tensor(float(eps)))
+        else:
+            self.register_buffer("eps", torch.tensor(float(eps), dtype=torch.float64), persistent=False)
+
+    def set_progress(self, progress: float) -> None:
+        self.sigma_t = scheduled(self.sigma_start, self.sigma_end, self.sigma_schedule, progress)
+        self._sigma.fill_(self.sigma_t)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether a forward pass in training mode draws noise (sigma may anneal to 0)."""
+        return self.sigma_start > 0.0 or self.sigma_end > 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        use_noise = self.training and self.sigma_t > 0.0
+        return kernels.bounded_negative(
+            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise
+        )
+
+
+class RefinedReLU(BoundedNegative):
+    """R-ReLU (seed 000_dd0ecf02aeaa9e19): 0 for x < -T; alpha*x for -T <= x < 0; x for x >= 0."""
+
+    name = "r_relu"
+    params = {"alpha": ALPHA, "T": threshold(1.0)}
+
+    @staticmethod
+    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+        return {"shape": "linear", "alpha": config["alpha"], "T": config["T"]}
+
+
+class SmoothRefinedReLU(BoundedNegative):
+    """SR-ReLU (seed 000_dd0ecf02aeaa9e19): R-ReLU with the cubic p(x) = x + ((1+eta)/T) x^2 +
+    (eta/T^2) x^3 on [-T, 0), so f(-T) = 0, f(0) = 0, f'(0) = 1 (and f'(-T) = 0 at eta = 1)."""
+
+    name = "sr_relu"
+    params = {"eta": ETA, "T": threshold(1.25)}
+
+    @staticmethod
+    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+        return {"shape": "cubic", "eta": config["eta"], "T": config["T"]}
+
+
+class NoiseReLU(BoundedNegative):
+    """N-ReLU (seed 001_b8aaafc3d4a78418): x for x > 0, a fresh N(0, sigma^2) sample for x <= 0
+    in training; exactly ReLU (its expectation) in eval mode. sigma may anneal to sigma_end."""
+
+    name = "n_relu"
+    params = {
+        "sigma": Param(0.1, float, 0.0),
+        "sigma_schedule": SCHEDULE,
+        "sigma_end": SIGMA_END,
+    }
+
+    @staticmethod
+    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+        return {"shape": "zero", **{k: config[k] for k in ("sigma", "sigma_schedule", "sigma_end")}}
+
+
+class CRReLU(BoundedNegative):
+    """CRReLU (seed 003_22b48642eadfec6d): relu(x) + eps * x * exp(-x^2 / 2), eps learnable."""
+
+    name = "crrelu"
+    params = {"eps": Param(0.01, float), "learnable": Param(True, bool)}
+
+    @staticmethod
+    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+        return {"shape": "zero", "eps": config["eps"], "eps_learnable": config["learnable"]}
+
+
+FAMILY = (BoundedNegative, RefinedReLU, SmoothRefinedReLU, NoiseReLU, CRReLU)

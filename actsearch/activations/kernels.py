@@ -1,0 +1,149 @@
+"""Fused forward/backward kernels for the bounded-negative family.
+
+One custom autograd Function serves every member (ReLU base, R-ReLU, SR-ReLU, N-ReLU noise,
+CRReLU correction and any mix of them), following timm's ``activations_me`` pattern: a
+closed-form backward that saves the least it needs.
+
+* Piecewise-linear members without the correction term (ReLU base, R-ReLU, N-ReLU) save a
+  1-byte region code per element (0: x < -T, 1: -T <= x < 0, 2: x >= 0), not the float input.
+* The cubic base and the correction term need x itself, so those save x (as GELU does).
+
+The pointwise bodies below are plain tensor code. Eagerly they cost one memory pass per op;
+``set_compile(True)`` hands them to ``torch.compile`` (Inductor), which fuses each body into a
+single loop over memory — the fast path the benchmark measures. Compilation costs seconds
+per variant on first use, so it is opt-in (the trainer's ``--compile``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import torch
+
+SHAPES = ("zero", "linear", "cubic")
+ZERO, LINEAR, CUBIC = range(3)
+
+# Index of each scalar in the ``params`` tensor handed to the kernels. Passing the scalars as a
+# tensor, not Python floats, keeps one compiled kernel valid for every alpha/T/eta a search tries.
+P_ALPHA, P_T, P_C2, P_C3 = range(4)
+
+_compile_enabled = os.environ.get("ACTSEARCH_COMPILE", "0") not in ("", "0", "false", "no")
+_kernel_cache: dict[tuple, tuple[Callable, Callable]] = {}
+
+
+def set_compile(enabled: bool) -> None:
+    """Run the family's kernels through ``torch.compile`` (fused, fast) or eagerly (no warm-up)."""
+    global _compile_enabled
+    _compile_enabled = bool(enabled)
+
+
+def compile_enabled() -> bool:
+    return _compile_enabled
+
+
+def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
+    """Build the forward and backward bodies for one combination of static flags."""
+
+    def forward(x, p, eps, sigma):
+        T = p[P_T]
+        pos = x > 0 if shape == ZERO else x >= 0
+        if shape == ZERO:
+            y = torch.relu(x)
+        else:
+            if shape == LINEAR:
+                neg = p[P_ALPHA] * x
+            else:  # Horner form of x + c2 x^2 + c3 x^3
+                neg = x * (1.0 + x * (p[P_C2] + p[P_C3] * x))
+            y = torch.where(pos, x, torch.where(x >= -T, neg, 0.0))
+        if use_eps:
+            y = y + eps * x * torch.exp(-0.5 * x * x)
+        if use_noise:
+            y = y + torch.where(x <= 0, sigma * torch.randn_like(x), 0.0)
+        if save_x:
+            return y, None
+        # int constants, then one cast: Inductor vectorizes this, a bool->uint8 cast it does not.
+        middle = 0 if shape == ZERO else torch.where(x >= -T, 1, 0)
+        code = torch.where(pos, 2, middle).to(torch.uint8)
+        return y, code
+
+    def backward_code(g, code, p):
+        return torch.where(code == 2, g, torch.where(code == 1, p[P_ALPHA] * g, 0.0))
+
+    def backward_x(g, x, p, eps):
+        T = p[P_T]
+        if shape == ZERO:
+            d = torch.where(x > 0, 1.0, 0.0)
+        else:
+            if shape == LINEAR:
+                dneg = p[P_ALPHA]
+            else:
+                dneg = 1.0 + x * (2.0 * p[P_C2] + 3.0 * p[P_C3] * x)
+            d = torch.where(x >= 0, 1.0, torch.where(x >= -T, dneg, 0.0))
+        if not use_eps:
+            return g * d, None
+        gauss = torch.exp(-0.5 * x * x)
+        gx = g * (d + eps * gauss * (1.0 - x * x))
+        geps = (g * x * gauss).sum() if eps_grad else None
+        return gx, geps
+
+    return forward, (backward_x if save_x else backward_code)
+
+
+def kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
+    key = (shape, use_eps, use_noise, save_x, eps_grad, _compile_enabled)
+    if key not in _kernel_cache:
+        fwd, bwd = _make_kernels(shape, use_eps, use_noise, save_x, eps_grad)
+        if _compile_enabled:
+            fwd = torch.compile(fwd, dynamic=True)
+            bwd = torch.compile(bwd, dynamic=True)
+        _kernel_cache[key] = (fwd, bwd)
+    return _kernel_cache[key]
+
+
+class BoundedNegativeFunction(torch.autograd.Function):
+    """f(x) = base(x) + eps * x * exp(-x^2 / 2) + [x <= 0] * N(0, sigma^2), closed-form backward.
+
+    ``params`` holds (alpha, T, c2, c3) of the base; ``eps`` and ``sigma`` are 0-d tensors
+    (``eps`` may be a learnable parameter). The noise has no gradient with respect to x, as
+    in the N-ReLU seed's ``torch.where(x > 0, x, noise)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, params, eps, sigma, shape: int, use_eps: bool, use_noise: bool):
+        p = params.to(x.dtype)
+        e = eps.to(x.dtype)
+        save_x = shape == CUBIC or use_eps
+        eps_grad = use_eps and eps.requires_grad
+        fwd, bwd = kernels(shape, use_eps, use_noise, save_x, eps_grad)
+        y, code = fwd(x, p, e, sigma.to(x.dtype))
+        ctx.save_for_backward(x if save_x else code, p, e)
+        ctx.bwd = bwd
+        ctx.save_x = save_x
+        ctx.eps_dtype = eps.dtype
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        saved, p, e = ctx.saved_tensors
+        g = g.contiguous()
+        if ctx.save_x:
+            gx, geps = ctx.bwd(g, saved, p, e)
+        else:
+            gx, geps = ctx.bwd(g, saved, p), None
+        if geps is not None:
+            geps = geps.to(ctx.eps_dtype)
+        return gx, None, geps, None, None, None, None
+
+
+def bounded_negative(
+    x: torch.Tensor,
+    params: torch.Tensor,
+    eps: torch.Tensor,
+    sigma: torch.Tensor,
+    shape: int,
+    use_eps: bool,
+    use_noise: bool,
+) -> torch.Tensor:
+    return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise)
