@@ -1,0 +1,102 @@
+"""One proxy training job's settings: budget presets, per-task defaults, and their validation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from actsearch.activations import validate_config
+from actsearch.data import TASKS
+from actsearch.errors import ConfigError
+from actsearch.models import MODELS
+
+# Budget presets. The N-ReLU seed's protocol (Adam 1e-3, batch 128, 8 epochs) is `full`.
+BUDGETS: dict[str, dict[str, Any]] = {
+    #            train images    epochs       batch           model width
+    "tiny": {"train_subset": 1000, "epochs": 2, "batch_size": 128, "width": 0.5},
+    "small": {"train_subset": 5000, "epochs": 4, "batch_size": 128, "width": 0.5},
+    "medium": {"train_subset": 20000, "epochs": 8, "batch_size": 128, "width": 1.0},
+    "full": {"train_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},  # None: all
+}
+DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "fashion-mnist": "mlp", "cifar10": "cnn", "cifar100": "cnn"}
+OPTIMIZERS = {  # name: (default lr, default weight decay)
+    "adam": (1e-3, 0.0),  # the N-ReLU seed's
+    "adamw": (1e-3, 5e-4),
+    "sgd": (0.05, 5e-4),  # Nesterov, momentum 0.9
+}
+LR_SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that fixes one proxy job. ``None`` fields take the budget's or task's default."""
+
+    task: str = "digits"
+    activation: dict[str, Any] = field(default_factory=lambda: {"name": "relu"})
+    model: str | None = None  # task default: mlp for digits and the MNISTs, cnn for CIFAR
+    budget: str = "small"
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+    train_subset: int | None = None  # images drawn (seeded) from the training split
+    width: float | None = None  # model width multiplier
+    optimizer: str = "adam"
+    lr: float | None = None  # optimizer default
+    weight_decay: float | None = None
+    lr_schedule: str = "constant"
+    target: float = 90.0  # accuracy (%) for epochs-to-target
+    device: str = "auto"
+    threads: int | None = None  # CPU threads; default all cores
+    amp: bool = False  # bf16 autocast
+    compile: bool = False  # torch.compile the activation kernels
+    data_dir: str | None = None
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every default filled in and every value checked (ConfigError if bad)."""
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(TASKS)}")
+        if self.budget not in BUDGETS:
+            raise ConfigError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
+        preset = BUDGETS[self.budget]
+        model = self.model or DEFAULT_MODEL[self.task]
+        if model not in MODELS:
+            raise ConfigError(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer '{self.optimizer}'; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"unknown lr schedule '{self.lr_schedule}'; choose one of: {', '.join(LR_SCHEDULES)}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device '{self.device}'; choose one of: {', '.join(DEVICES)}")
+        lr, wd = OPTIMIZERS[self.optimizer]
+        out = replace(
+            self,
+            activation=validate_config(self.activation),
+            model=model,
+            epochs=self.epochs if self.epochs is not None else preset["epochs"],
+            batch_size=self.batch_size if self.batch_size is not None else preset["batch_size"],
+            train_subset=self.train_subset if self.train_subset is not None else preset["train_subset"],
+            width=self.width if self.width is not None else preset["width"],
+            lr=self.lr if self.lr is not None else lr,
+            weight_decay=self.weight_decay if self.weight_decay is not None else wd,
+            threads=self.threads if self.threads is not None else cpu_count(),
+        )
+        for name, low in (("epochs", 1), ("batch_size", 1), ("threads", 1)):
+            if getattr(out, name) < low:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(out, name)}")
+        if out.train_subset is not None and out.train_subset < 1:
+            raise ConfigError(f"--train-subset must be >= 1, got {out.train_subset}")
+        if out.width <= 0 or out.lr <= 0 or out.weight_decay < 0:
+            raise ConfigError("--width and --lr must be > 0 and --weight-decay >= 0")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

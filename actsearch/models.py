@@ -1,0 +1,139 @@
+"""Proxy models of the seed papers. Every activation site is built by one factory, so a
+candidate activation replaces all of them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+ActivationFactory = Callable[[], nn.Module]
+MODELS = ("mlp", "cnn", "resnet", "vit")
+
+
+def _w(channels: int, width: float) -> int:
+    return max(4, int(round(channels * width)))
+
+
+class MLP(nn.Sequential):
+    """The N-ReLU seed's MLP: hidden layers of 256 and 128 units, then the classifier."""
+
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0):
+        c, h, w = in_shape
+        h1, h2 = _w(256, width), _w(128, width)
+        super().__init__(
+            nn.Flatten(),
+            nn.Linear(c * h * w, h1), act(),
+            nn.Linear(h1, h2), act(),
+            nn.Linear(h2, classes),
+        )
+
+
+class CNN(nn.Sequential):
+    """The N-ReLU seed's CNN: conv 32 and 64 (3x3, padding 1), max-pool, fc 128, fc classes."""
+
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0):
+        c, h, w = in_shape
+        c1, c2, f = _w(32, width), _w(64, width), _w(128, width)
+        super().__init__(
+            nn.Conv2d(c, c1, 3, padding=1), act(),
+            nn.Conv2d(c1, c2, 3, padding=1), act(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c2 * (h // 2) * (w // 2), f), act(),
+            nn.Linear(f, classes),
+        )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, act: ActivationFactory):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.act1 = act()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.act2 = act()
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR ResNet (He et al. 2016, ResNet-20 at depth=20): three stages of 16/32/64 channels
+    times ``width``, the R-ReLU seed's residual setting."""
+
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0, depth: int = 20):
+        super().__init__()
+        blocks = (depth - 2) // 6
+        widths = [_w(16, width), _w(32, width), _w(64, width)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_shape[0], widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), act()
+        )
+        layers, cin = [], widths[0]
+        for stage, cout in enumerate(widths):
+            for i in range(blocks):
+                layers.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, act))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(self.stem(x)))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_ratio: int, act: ActivationFactory):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), act(), nn.Linear(dim * mlp_ratio, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    """A small vision transformer (patch 4, the CRReLU seed's CIFAR setting, scaled down):
+    embedding 128 x ``width``, 4 blocks, 4 heads, the activation in each MLP block."""
+
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0,
+                 depth: int = 4, heads: int = 4, patch: int = 4, mlp_ratio: int = 2):
+        super().__init__()
+        c, h, w = in_shape
+        patch = min(patch, h, w)
+        dim = max(heads, int(round(128 * width / heads)) * heads)
+        tokens = (h // patch) * (w // patch)
+        self.embed = nn.Conv2d(c, dim, patch, patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, tokens + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*[TransformerBlock(dim, heads, mlp_ratio, act) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1) + self.pos
+        x = self.blocks(x)
+        return self.head(self.norm(x[:, 0]))
+
+
+_CLASSES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "vit": ViT}
+
+
+def build_model(name: str, in_shape, classes: int, act: ActivationFactory, width: float = 1.0) -> nn.Module:
+    from actsearch.errors import ConfigError
+
+    if name not in _CLASSES:
+        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}")
+    if width <= 0:
+        raise ConfigError(f"model width {width} must be > 0")
+    return _CLASSES[name](tuple(in_shape), classes, act, width)
