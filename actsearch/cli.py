@@ -199,5 +199,139 @@ def epoch_progress(epochs: int):
     return bar()
 
 
+Objectives = Annotated[str, typer.Option(help="accuracy,COST with COST one of activation_flops, model_flops, latency, dead_ratio.")]
+RunDir = Annotated[Optional[str], typer.Option(help="Run folder; an existing one resumes [default: a new dated folder under runs/].")]
+Space = Annotated[str, typer.Option("--space", "-s", help="Shipped space name (see `actsearch spaces`) or a YAML file.")]
+
+
+@app.command("tune")
+@friendly_errors
+def tune_command(
+    task: Task = "digits",
+    space: Space = "bounded_negative",
+    sampler: Annotated[str, typer.Option(help="tpe, nsga2, nsga3, gp or random.")] = "tpe",
+    trials: Annotated[int, typer.Option(help="Finished trials the study should reach (a resumed run continues to it).")] = 30,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.")] = None,
+    objectives: Objectives = "accuracy,activation_flops",
+    warm_start: Annotated[bool, typer.Option(help="Try the seed papers' default points first.")] = True,
+    prune: Annotated[bool, typer.Option(help="Stop candidates whose accuracy curve falls below the median.")] = True,
+    confirm: Annotated[int, typer.Option(help="Extra seeds to re-train each front member with after the search.")] = 2,
+    run_dir: RunDir = None,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://, mysql://, sqlite:///, journal:PATH) shared by several processes or machines.")] = None,
+    study: Annotated[str, typer.Option(help="Study name inside --storage.")] = "actsearch",
+    workers: Annotated[int, typer.Option(help="Local worker processes on one study (CPU threads are split).")] = 1,
+    model: Model = None,
+    budget: Budget = "small",
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    train_subset: TrainSubset = None,
+    width: Width = None,
+    optimizer: Optimizer = "adam",
+    lr: Lr = None,
+    lr_schedule: LrSchedule = "constant",
+    device: Device = "auto",
+    threads: Threads = None,
+    amp: Amp = False,
+    compile: Compile = False,
+) -> None:
+    """Search a space with Optuna for the best accuracy / cost trade-off, then report and confirm the front."""
+    from actsearch.config import TrainConfig
+    from actsearch.report import front_table
+    from actsearch.search.tune import TuneSettings, tune
+    from actsearch.trainer import get_dataset
+
+    base = TrainConfig(
+        task=task, model=model, budget=budget, seed=seed, data_dir=data_dir, epochs=epochs,
+        batch_size=batch_size, train_subset=train_subset, width=width, optimizer=optimizer, lr=lr,
+        lr_schedule=lr_schedule, device=device, threads=threads, amp=amp, compile=compile,
+    )
+    base.resolved()
+    settings = TuneSettings(
+        space=space, train=base, objectives=objectives, seed=seed, prune=prune, warm_start=warm_start,
+        confirm=confirm, run_dir=run_dir, sampler=sampler, trials=trials, timeout=timeout,
+        storage=storage, study=study, workers=workers,
+    )
+    with console.status(f"loading {task}"):
+        get_dataset(task, data_dir)
+    with search_progress() as (on_progress, on_stop):
+        search, analysis = tune(settings, progress=on_progress, on_stop_request=on_stop)
+    console.print(front_table(analysis))
+    console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
+
+
+def search_progress():
+    """A rich bar of trials done, best accuracy and front size; returns (update, on_stop) hooks."""
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(
+            TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}  front {task.fields[front]}"), TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task_id = progress.add_task("search", total=None, best="-", front=0)
+
+            def update(state: dict) -> None:
+                best = "-" if state["best_acc"] is None else f"{state['best_acc']:.2f}%"
+                progress.update(task_id, completed=state["done"], total=state["total"], best=best,
+                                front=state["front"])
+
+            def on_stop() -> None:
+                progress.console.print("[yellow]Ctrl-C: stopping after the current trial (Ctrl-C again to abort)[/]")
+
+            yield update, on_stop
+
+    return bar()
+
+
+@app.command("report")
+@friendly_errors
+def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
+    """Print the Pareto front of a run: knee, hypervolume, trial counts, accuracy against ReLU."""
+    from actsearch.front import analyse
+    from actsearch.report import front_table
+
+    analysis = analyse(run_dir)
+    console.print(front_table(analysis))
+    if analysis.skipped_lines:
+        err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
+                          f"results.jsonl: {analysis.skipped_lines[:5]}")
+
+
+@app.command("export")
+@friendly_errors
+def export_command(
+    run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")],
+    pick: Annotated[str, typer.Option(help="knee, best-accuracy, min-cost or trial:N.")] = "knee",
+    out: Annotated[str, typer.Option("--out", "-o", help="YAML file to write.")] = "best.yaml",
+) -> None:
+    """Write the chosen activation as YAML that actsearch.load_activation() rebuilds."""
+    from actsearch.export import export
+    from actsearch.front import analyse
+
+    doc = export(analyse(run_dir), pick, out)
+    console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {doc['activation']}")
+
+
+@app.command("spaces")
+@friendly_errors
+def spaces_command() -> None:
+    """List the shipped search spaces."""
+    from actsearch.space import load_space, shipped_spaces
+
+    table = Table(title="Search spaces (--space NAME, or a path to your own YAML)")
+    for col in ("name", "activation", "parameters", "description"):
+        table.add_column(col)
+    for name in shipped_spaces():
+        s = load_space(name)
+        table.add_row(name, s.activation, ", ".join(d.name for d in s.dimensions), s.description)
+    console.print(table)
+
+
 def main() -> None:
     app()

@@ -27,3 +27,38 @@ def train_summary(result: TrainResult) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def front_table(analysis) -> Table:
+    """The Pareto front sorted by cost, knee marked, against the ReLU baseline."""
+    from actsearch.objectives import COSTS
+
+    s = analysis.settings
+    unit = COSTS[analysis.objective][1]
+    table = Table(title=f"Pareto front: accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}")
+    for name, justify in (("", "left"), ("trial", "right"), ("activation", "left"), ("accuracy %", "right"),
+                          ("seeds", "right"), ("act FLOPs", "right"), ("model FLOPs", "right"),
+                          ("dead", "right"), ("vs ReLU", "right")):
+        table.add_column(name, justify=justify, min_width=30 if name == "activation" else None,
+                         overflow="fold")
+    if analysis.objective not in ("activation_flops", "model_flops"):
+        table.add_column(analysis.objective, justify="right")
+    for c in analysis.front:
+        r = c.record
+        delta = "-" if analysis.baseline_acc is None else f"{c.acc_mean - analysis.baseline_acc:+.2f}"
+        row = ["knee" if c is analysis.knee else "", str(c.trial), c.label,
+               f"{c.acc_mean:.2f} ± {c.acc_std:.2f}", str(len(c.accs)), f"{r.get('activation_flops', 0):,}",
+               f"{r.get('flops', 0) - r.get('activation_flops', 0):,}",
+               "-" if r.get("dead_ratio") is None else f"{r['dead_ratio']:.3f}", delta]
+        if analysis.objective not in ("activation_flops", "model_flops"):
+            row.append(f"{c.cost:.4g}")
+        table.add_row(*row, style="bold green" if c is analysis.knee else None)
+    n = analysis.counts
+    base = "-" if analysis.baseline_acc is None else f"{analysis.baseline_acc:.2f}%"
+    table.caption = (
+        f"trials: {n['complete']} complete, {n['pruned']} pruned, {n['diverged']} diverged, {n['failed']} failed"
+        f" | ReLU baseline {base} | hypervolume {analysis.hypervolume:,.1f} (reference: accuracy "
+        f"{analysis.reference[0]:g}%, {analysis.objective} {analysis.reference[1]:,.4g})"
+        f" | task {s['train']['task']}, model {s['train']['model']}, budget {s['train']['budget']}"
+    )
+    return table

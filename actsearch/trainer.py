@@ -73,10 +73,24 @@ class TrainResult:
         return rec
 
 
+_FAMILY_RELEVANT = {"zero": (), "linear": ("alpha", "T"), "cubic": ("eta", "T")}
+
+
 def activation_label(config: dict[str, Any]) -> str:
-    """A short readable name: ``sr_relu(eta=0.5, T=1.25)``."""
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in config.items() if k != "name")
-    return f"{config['name']}({params})" if params else config["name"]
+    """A short readable name: ``sr_relu(eta=0.5, T=1.25)``; for the unified family only the
+    knobs that act: ``bounded_negative(cubic, eta=0.5, T=1.25, sigma=0.05)``."""
+    if config["name"] == "bounded_negative":
+        keys = list(_FAMILY_RELEVANT[config["shape"]])
+        if config["sigma"] > 0 or config["sigma_end"] > 0:
+            keys.append("sigma")
+            if config["sigma_schedule"] != "constant":
+                keys += ["sigma_schedule", "sigma_end"]
+        if config["eps"] != 0 or config["eps_learnable"]:
+            keys += ["eps", "eps_learnable"]
+        parts = [config["shape"]] + [f"{k}={_fmt(config[k])}" for k in keys]
+    else:
+        parts = [f"{k}={_fmt(v)}" for k, v in config.items() if k != "name"]
+    return f"{config['name']}({', '.join(parts)})" if parts else config["name"]
 
 
 def _fmt(v: Any) -> str:

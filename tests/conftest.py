@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Wide enough that rich never wraps the words the CLI tests look for (set before any Console).
+os.environ["COLUMNS"] = "200"
+
 import gzip
 import hashlib
 import pickle

@@ -1,0 +1,104 @@
+"""What every search backend shares: settings, the run folder, the ReLU baseline, confirmation
+of the front, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from actsearch.config import TrainConfig
+from actsearch.front import RunAnalysis, analyse
+from actsearch.objectives import Evaluator, parse_objectives
+from actsearch.results import append_result, read_results
+from actsearch.rundir import new_run_dir, open_run
+from actsearch.space import SearchSpace, load_space
+
+
+@dataclass
+class SearchSettings:
+    space: str = "bounded_negative"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objectives: str = "accuracy,activation_flops"
+    seed: int = 0
+    prune: bool = True
+    warm_start: bool = True
+    confirm: int = 2  # extra seeds for each front member after the search
+    run_dir: str | None = None
+
+    def identity(self, space: SearchSpace, train: TrainConfig, backend: dict[str, Any]) -> dict[str, Any]:
+        """The options that define a run; resuming with other values is refused."""
+        train = asdict(train)
+        for volatile in ("threads", "device", "data_dir", "compile"):  # may change between sessions
+            train.pop(volatile, None)
+        return {"space": space.name, "space_definition": space.to_dict(), "objectives": self.objectives,
+                "seed": self.seed, "train": train, **backend}
+
+
+class Search:
+    """A prepared run folder with its space, evaluator and helpers."""
+
+    def __init__(self, command: str, settings: SearchSettings, backend: dict[str, Any]):
+        self.settings = settings
+        self.space = load_space(settings.space)
+        parse_objectives(settings.objectives)
+        self.objective = settings.objectives.split(",")[1]
+        self.base = settings.train.resolved()
+        self.run_dir = Path(settings.run_dir) if settings.run_dir else new_run_dir(command, self.base.task)
+        self.resuming = open_run(self.run_dir, command, settings.identity(self.space, self.base, backend))
+        self.evaluator = Evaluator(self.base, self.objective, prune=settings.prune)
+
+    def record(self, record: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        record.update(extra)
+        append_result(self.run_dir, record)
+        return record
+
+    def ensure_baseline(self) -> None:
+        """Train ReLU once under the same settings: the report's accuracy reference."""
+        records, _ = read_results(self.run_dir)
+        if not any(r.get("role") == "baseline" for r in records):
+            self.record(self.evaluator.score({"name": "relu"}), role="baseline", trial=None)
+
+    def confirm_front(self, on_step: Callable[[str], None] | None = None) -> RunAnalysis:
+        """Re-train each front member with ``confirm`` more seeds (skipping those already done)."""
+        analysis = analyse(self.run_dir)
+        records, _ = read_results(self.run_dir)
+        done = {(r.get("trial"), r.get("seed")) for r in records if r.get("role") == "confirm"}
+        confirm = Evaluator(self.base, self.objective, prune=False)
+        for member in analysis.front:
+            for k in range(1, self.settings.confirm + 1):
+                seed = self.base.seed + k
+                if (member.trial, seed) in done:
+                    continue
+                if on_step:
+                    on_step(f"confirming trial {member.trial} with seed {seed}")
+                self.record(confirm.score(member.activation, seed=seed), role="confirm", trial=member.trial)
+        return analyse(self.run_dir)
+
+
+class GracefulStop:
+    """First Ctrl-C: finish the current candidate, then stop. Second Ctrl-C: stop now."""
+
+    def __init__(self, on_first: Callable[[], None] | None = None):
+        self.requested = False
+        self.on_first = on_first
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.on_first:
+            self.on_first()
+
+    def __enter__(self) -> GracefulStop:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread (e.g. inside a test runner's thread)
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

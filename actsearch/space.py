@@ -1,0 +1,244 @@
+"""Search spaces: YAML files describing which activation parameters a search explores.
+
+Schema (every key but ``params`` is optional)::
+
+    name: bounded_negative              # defaults to the file name
+    description: one line for `actsearch spaces`
+    activation: bounded_negative        # the registered activation the parameters build
+    fixed: {sigma_schedule: cosine}     # activation parameters held constant
+    switches:                           # structural choices, not activation parameters:
+      noise: [false, true]              # they only gate other parameters through `when`
+    params:                             # in sampling order
+      shape: {type: categorical, choices: [zero, linear, cubic]}
+      alpha: {type: float, low: 0.05, high: 1.0, when: {shape: linear}}
+      T:     {type: float, low: 0.25, high: 3.0, log: true, when: {shape: [linear, cubic]}}
+      sigma: {type: float, low: 0.01, high: 0.3, log: true, when: {noise: true}}
+    warm_start:                         # points tried first (the seed papers' defaults)
+      - {shape: linear, alpha: 0.5, T: 1.0, noise: false}
+
+A parameter whose ``when`` does not hold is not sampled; the activation's default applies.
+Every problem is a ConfigError naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actsearch.activations import ACTIVATIONS, validate_config
+from actsearch.activations.registry import read_yaml
+from actsearch.errors import ConfigError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "search_spaces"
+TOP_KEYS = {"name", "description", "activation", "fixed", "switches", "params", "warm_start"}
+SPEC_KEYS = {"float": {"type", "low", "high", "log", "step", "when"},
+             "int": {"type", "low", "high", "log", "step", "when"},
+             "categorical": {"type", "choices", "when"}}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    type: str  # float | int | categorical | switch
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active(self, values: dict[str, Any]) -> bool:
+        return all(values.get(k, _MISSING) in allowed for k, allowed in self.when.items())
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    description: str
+    activation: str
+    fixed: dict[str, Any]
+    dimensions: tuple[Dimension, ...]  # switches first, then params, in sampling order
+    warm_start: tuple[dict[str, Any], ...]
+    source: str
+
+    def to_activation(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The activation config of one point (switch values dropped)."""
+        params = {d.name: values[d.name] for d in self.dimensions
+                  if d.type != "switch" and d.name in values}
+        return validate_config({"name": self.activation, **self.fixed, **params})
+
+    def active_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Drop values whose dimension is inactive under the others (in sampling order)."""
+        out: dict[str, Any] = {}
+        for d in self.dimensions:
+            if d.active(out) and d.name in values:
+                out[d.name] = values[d.name]
+        return out
+
+    def sample(self, suggest) -> dict[str, Any]:
+        """Draw one point; ``suggest(dimension) -> value`` is the backend's sampler."""
+        values: dict[str, Any] = {}
+        for d in self.dimensions:
+            if d.active(values):
+                values[d.name] = suggest(d)
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        return read_yaml(self.source, "search space") if Path(self.source).is_file() else {}
+
+
+def shipped_spaces() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SHIPPED.glob("*.yaml"))}
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """A shipped space by name (``actsearch spaces``) or any YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and name_or_path in shipped_spaces():
+        path = shipped_spaces()[name_or_path]
+    elif not path.is_file():
+        raise ConfigError(
+            f"search space '{name_or_path}' is neither a file nor a shipped space; shipped: "
+            f"{', '.join(shipped_spaces()) or 'none'}"
+        )
+    return parse_space(read_yaml(path, "search space"), str(path))
+
+
+def parse_space(data: Any, source: str) -> SearchSpace:
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {key}: {problem}")
+
+    if not isinstance(data, dict):
+        raise fail("(top level)", "a search space is a mapping with a 'params' key")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+    activation = data.get("activation", "bounded_negative")
+    if activation not in ACTIVATIONS:
+        raise fail("activation", f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    act_params = ACTIVATIONS[activation].params
+    fixed = data.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise fail("fixed", "must be a mapping of activation parameters")
+    try:
+        validate_config({"name": activation, **fixed})
+    except ConfigError as exc:
+        raise fail("fixed", str(exc)) from None
+
+    dims: list[Dimension] = []
+    switches = data.get("switches") or {}
+    if not isinstance(switches, dict):
+        raise fail("switches", "must map each switch name to its list of choices")
+    for name, choices in switches.items():
+        if name in act_params:
+            raise fail(f"switches.{name}", f"'{name}' is a parameter of {activation}; put it under params")
+        if not isinstance(choices, list) or not choices:
+            raise fail(f"switches.{name}", "needs a non-empty list of choices")
+        dims.append(Dimension(str(name), "switch", choices=tuple(choices)))
+
+    params = data.get("params")
+    if not isinstance(params, dict) or not params:
+        raise fail("params", "needs a non-empty mapping of parameter name to its range")
+    for name, spec in params.items():
+        key = f"params.{name}"
+        if name not in act_params:
+            raise fail(key, f"'{name}' is not a parameter of {activation}; its parameters: {', '.join(act_params)}")
+        if name in fixed:
+            raise fail(key, f"'{name}' is also under fixed; keep one")
+        if not isinstance(spec, dict) or spec.get("type") not in SPEC_KEYS:
+            raise fail(key, "needs 'type: float', 'type: int' or 'type: categorical'")
+        extra = sorted(set(spec) - SPEC_KEYS[spec["type"]])
+        if extra:
+            raise fail(f"{key}.{extra[0]}", f"unknown key for a {spec['type']} parameter; allowed: "
+                       f"{', '.join(sorted(SPEC_KEYS[spec['type']]))}")
+        when = _parse_when(spec.get("when"), dims, key, fail)
+        check = lambda value, k=name: act_params[k].check(activation, k, value)  # noqa: E731
+        if spec["type"] == "categorical":
+            choices = spec.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise fail(f"{key}.choices", "needs a non-empty list")
+            for c in choices:
+                try:
+                    check(c)
+                except ConfigError as exc:
+                    raise fail(f"{key}.choices", str(exc)) from None
+            dims.append(Dimension(name, "categorical", choices=tuple(choices), when=when))
+            continue
+        low, high = spec.get("low"), spec.get("high")
+        for bound, value in (("low", low), ("high", high)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise fail(f"{key}.{bound}", f"needs a finite number, got {value!r}")
+        if low >= high:
+            raise fail(key, f"low ({low}) must be < high ({high})")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise fail(f"{key}.log", "must be true or false")
+        if log and low <= 0:
+            raise fail(f"{key}.low", f"a log-scale range needs low > 0, got {low}")
+        for bound, value in (("low", low), ("high", high)):
+            try:
+                check(value)
+            except ConfigError as exc:
+                raise fail(f"{key}.{bound}", f"outside what {activation} accepts: {exc}") from None
+        step = spec.get("step")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+            raise fail(f"{key}.step", "must be a positive number")
+        dims.append(Dimension(name, spec["type"], float(low), float(high), log,
+                              None if step is None else float(step), when=when))
+
+    space = SearchSpace(
+        name=str(data.get("name") or Path(source).stem),
+        description=str(data.get("description") or ""),
+        activation=activation,
+        fixed=dict(fixed),
+        dimensions=tuple(dims),
+        warm_start=(),
+        source=source,
+    )
+    warm = data.get("warm_start") or []
+    if not isinstance(warm, list):
+        raise fail("warm_start", "must be a list of points")
+    for i, point in enumerate(warm):
+        _check_point(space, point, f"warm_start[{i}]", fail)
+    return SearchSpace(**{**space.__dict__, "warm_start": tuple(warm)})
+
+
+def _parse_when(when, dims: list[Dimension], key: str, fail) -> dict[str, tuple[Any, ...]]:
+    if when is None:
+        return {}
+    if not isinstance(when, dict) or not when:
+        raise fail(f"{key}.when", "must map an earlier categorical parameter or switch to its value(s)")
+    known = {d.name: d for d in dims if d.type in ("categorical", "switch")}
+    out = {}
+    for ref, values in when.items():
+        if ref not in known:
+            raise fail(f"{key}.when.{ref}", "must name a categorical parameter or switch defined before it")
+        values = tuple(values) if isinstance(values, list) else (values,)
+        for v in values:
+            if v not in known[ref].choices:
+                raise fail(f"{key}.when.{ref}", f"{v!r} is not one of its choices {list(known[ref].choices)}")
+        out[ref] = values
+    return out
+
+
+def _check_point(space: SearchSpace, point: Any, key: str, fail) -> None:
+    if not isinstance(point, dict):
+        raise fail(key, "must be a mapping of parameter values")
+    names = {d.name: d for d in space.dimensions}
+    for name, value in point.items():
+        d = names.get(name)
+        if d is None:
+            raise fail(f"{key}.{name}", "is not a parameter or switch of this space")
+        if d.choices and value not in d.choices:
+            raise fail(f"{key}.{name}", f"{value!r} is not one of {list(d.choices)}")
+        if not d.choices and not (d.low <= value <= d.high):
+            raise fail(f"{key}.{name}", f"{value!r} is outside [{d.low:g}, {d.high:g}]")
+    try:
+        space.to_activation(space.active_values(point))
+    except ConfigError as exc:
+        raise fail(key, str(exc)) from None

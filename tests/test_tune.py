@@ -1,0 +1,181 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import actsearch
+from actsearch.activations import build_activation
+from actsearch.cli import app
+from actsearch.config import TrainConfig
+from actsearch.front import analyse
+from actsearch.objectives import Evaluator
+from actsearch.results import read_results
+from actsearch.search.tune import SAMPLERS, TuneSettings, tune
+
+FAST = ["--task", "digits", "--budget", "tiny", "--threads", "1"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def search_trials(run_dir):
+    records, _ = read_results(run_dir)
+    return [r["trial"] for r in records if r.get("role") == "search"]
+
+
+def study_of(run_dir):
+    return optuna.load_study(study_name="actsearch", storage=f"sqlite:///{run_dir}/study.db")
+
+
+def test_tune_end_to_end_report_and_export(tmp_path):
+    run = tmp_path / "run"
+    result = invoke("tune", *FAST, "--trials", "7", "--confirm", "1", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    assert "Pareto front" in result.output and "knee" in result.output and "hypervolume" in result.output
+    # warm start: the seed papers' points are the first trials
+    study = study_of(run)
+    assert study.trials[0].params == {"noise": False, "correction": False, "shape": "zero"}
+    assert study.trials[1].params["alpha"] == 0.5 and study.trials[1].params["T"] == 1.0
+    assert all("activation" in t.user_attrs for t in study.trials)
+    records, _ = read_results(run)
+    assert sum(r["role"] == "baseline" for r in records) == 1
+    analysis = analyse(run)
+    assert all(len(c.accs) == 2 for c in analysis.front)  # search seed + 1 confirmation
+    # report again on demand
+    again = invoke("report", str(run))
+    assert again.exit_code == 0 and "Pareto front" in again.output
+    # export loads back into the same module
+    out = tmp_path / "best.yaml"
+    exported = invoke("export", str(run), "--pick", "best-accuracy", "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    loaded = actsearch.load_activation(out)
+    best = max(analysis.front, key=lambda c: c.acc_mean)
+    reference = build_activation(best.activation).eval()
+    x = torch.randn(256)
+    assert torch.equal(loaded.eval()(x), reference(x))
+    for pick in ("knee", "min-cost", f"trial:{best.trial}"):
+        assert invoke("export", str(run), "--pick", pick, "--out", str(out)).exit_code == 0
+    bad = invoke("export", str(run), "--pick", "trial:999", "--out", str(out))
+    assert bad.exit_code == 2 and "no trial 999" in bad.output
+
+
+def test_resume_continues_the_count_without_recomputing(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("tune", *FAST, "--trials", "3", "--confirm", "0", "--run-dir", str(run)).exit_code == 0
+    first = search_trials(run)
+    result = invoke("tune", *FAST, "--trials", "5", "--confirm", "0", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    trials = search_trials(run)
+    assert trials[:3] == first and sorted(trials) == list(range(len(trials))) and len(trials) == 5
+    records, _ = read_results(run)
+    assert sum(r["role"] == "baseline" for r in records) == 1
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("tune", *FAST, "--trials", "1", "--confirm", "0", "--run-dir", str(run)).exit_code == 0
+    result = invoke("tune", "--task", "digits", "--budget", "small", "--trials", "2", "--run-dir", str(run))
+    assert result.exit_code == 2 and "was started with" in result.output and "Traceback" not in result.output
+
+
+def test_sigkill_mid_run_then_resume(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "actsearch", "tune", "--task", "digits", "--budget", "small", "--threads",
+           "1", "--trials", "200", "--no-prune", "--confirm", "0", "--run-dir", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while len(search_trials(run)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(search_trials(run)) >= 2
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finished_before = set(search_trials(run))
+    states = [t.state for t in study_of(run).trials]
+    assert optuna.trial.TrialState.RUNNING in states  # killed mid-trial
+    n = len(finished_before) + 2
+    result = invoke("tune", "--task", "digits", "--budget", "small", "--threads", "1", "--trials", str(n),
+                    "--no-prune", "--confirm", "0", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    study = study_of(run)
+    assert optuna.trial.TrialState.RUNNING not in [t.state for t in study.trials]
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == 1
+    records, _ = read_results(run)
+    assert any(r.get("status") == "failed" and "killed" in r.get("reason", "") for r in records)
+    assert finished_before <= set(search_trials(run))  # every finished trial kept
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == n
+
+
+def test_two_worker_processes_share_one_study(tmp_path):
+    run = tmp_path / "run"
+    result = invoke("tune", "--task", "digits", "--budget", "tiny", "--threads", "2", "--workers", "2",
+                    "--trials", "6", "--confirm", "0", "--no-prune", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    study = study_of(run)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) >= 6
+    trials = search_trials(run)
+    assert len(trials) == len(set(trials))  # nothing duplicated
+    assert set(trials) == {t.number for t in complete}  # nothing lost
+
+
+def test_median_pruning_rule():
+    ev = Evaluator(TrainConfig(), "activation_flops", prune=True, min_trials=3, warmup_epochs=1)
+    stop = ev._pruner([[50, 80, 90], [55, 82, 91], [40, 70, 88]])
+    assert stop(1, 10.0) is False  # warm-up epoch
+    assert stop(2, 75.0) is True  # below the median 80
+    assert stop(2, 81.0) is False
+    assert ev._pruner([[50, 80]])(2, 0.0) is False  # too few earlier curves
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_runs_with_pruned_trials(tmp_path, sampler):
+    settings = TuneSettings(space="bounded_negative", train=TrainConfig(budget="tiny", threads=1, epochs=3),
+                            sampler=sampler, trials=6, confirm=0, run_dir=str(tmp_path / sampler))
+    search, analysis = tune(settings)
+    assert sum(analysis.counts.values()) >= 6 and analysis.front
+
+
+BAD_SPACES = {
+    "syntax": ("params: {alpha: {type: float, low: 0\n", "invalid YAML"),
+    "top key": ("paramz: {}\n", "paramz: unknown key"),
+    "unknown param": ("activation: r_relu\nparams: {beta: {type: float, low: 0, high: 1}}\n",
+                      "params.beta: 'beta' is not a parameter of r_relu"),
+    "low >= high": ("activation: r_relu\nparams: {alpha: {type: float, low: 0.5, high: 0.5}}\n",
+                    "params.alpha: low (0.5) must be < high (0.5)"),
+    "empty choices": ("params: {shape: {type: categorical, choices: []}}\n",
+                      "params.shape.choices: needs a non-empty list"),
+    "outside activation": ("activation: r_relu\nparams: {alpha: {type: float, low: 0.0, high: 2.0}}\n",
+                           "params.alpha.high: outside what r_relu accepts"),
+    "log from zero": ("activation: r_relu\nparams: {T: {type: float, low: 0, high: 2, log: true}}\n",
+                      "params.T.low: a log-scale range needs low > 0"),
+    "bad when": ("params: {alpha: {type: float, low: 0, high: 1, when: {shape: linear}}}\n",
+                 "params.alpha.when.shape: must name a categorical parameter"),
+    "unknown type": ("params: {alpha: {type: real, low: 0, high: 1}}\n", "params.alpha: needs 'type: float'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPACES))
+def test_bad_space_is_one_clear_line(tmp_path, case):
+    text, message = BAD_SPACES[case]
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    result = invoke("tune", *FAST, "--space", str(path), "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert message in result.output and str(path) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_spaces_command_lists_shipped_spaces():
+    result = invoke("spaces")
+    assert result.exit_code == 0
+    for name in ("bounded_negative", "r_relu", "sr_relu", "n_relu", "crrelu"):
+        assert name in result.output
