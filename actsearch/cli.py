@@ -87,6 +87,7 @@ DataDir = Annotated[Optional[str], typer.Option(help="Data folder [default: $ACT
 Epochs = Annotated[Optional[int], typer.Option(help="Override the budget's epochs.")]
 BatchSize = Annotated[Optional[int], typer.Option(help="Override the budget's batch size.")]
 TrainSubset = Annotated[Optional[int], typer.Option(help="Override the budget's number of training images.")]
+TestSubset = Annotated[Optional[int], typer.Option(help="Override the budget's number of test images scored each epoch.")]
 Width = Annotated[Optional[float], typer.Option(help="Override the budget's model width multiplier.")]
 Optimizer = Annotated[str, typer.Option(help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
 Lr = Annotated[Optional[float], typer.Option(help="Learning rate [default: the optimizer's].")]
@@ -94,7 +95,7 @@ LrSchedule = Annotated[str, typer.Option(help="constant or cosine.")]
 Device = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or mps.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads [default: all cores].")]
 Amp = Annotated[bool, typer.Option(help="bf16 autocast.")]
-Compile = Annotated[bool, typer.Option(help="torch.compile the activation kernels (faster on big tensors; seconds of warm-up).")]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the activation kernels: faster on big tensors, seconds of warm-up [default: on when a batch sends >= 1M elements through activations].")]
 Target = Annotated[float, typer.Option(help="Accuracy (%) for the epochs-to-target column.")]
 
 
@@ -136,6 +137,7 @@ def train_command(
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
     width: Width = None,
     optimizer: Optimizer = "adam",
     lr: Lr = None,
@@ -143,7 +145,7 @@ def train_command(
     device: Device = "auto",
     threads: Threads = None,
     amp: Amp = False,
-    compile: Compile = False,
+    compile: Compile = None,
     target: Target = 90.0,
     run_dir: Annotated[Optional[str], typer.Option(help="Append the result to RUN_DIR/results.jsonl.")] = None,
 ) -> None:
@@ -160,7 +162,7 @@ def train_command(
         act = validate_config({"name": activation, **parse_sets(set_ or [])})
     cfg = train_config(
         task=task, activation=act, model=model, budget=budget, seed=seed, data_dir=data_dir,
-        epochs=epochs, batch_size=batch_size, train_subset=train_subset, width=width,
+        epochs=epochs, batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width,
         optimizer=optimizer, lr=lr, lr_schedule=lr_schedule, device=device, threads=threads,
         amp=amp, compile=compile, target=target,
     )
@@ -227,6 +229,7 @@ def tune_command(
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
     width: Width = None,
     optimizer: Optimizer = "adam",
     lr: Lr = None,
@@ -234,7 +237,7 @@ def tune_command(
     device: Device = "auto",
     threads: Threads = None,
     amp: Amp = False,
-    compile: Compile = False,
+    compile: Compile = None,
 ) -> None:
     """Search a space with Optuna for the best accuracy / cost trade-off, then report and confirm the front."""
     from actsearch.config import TrainConfig
@@ -244,7 +247,7 @@ def tune_command(
 
     base = TrainConfig(
         task=task, model=model, budget=budget, seed=seed, data_dir=data_dir, epochs=epochs,
-        batch_size=batch_size, train_subset=train_subset, width=width, optimizer=optimizer, lr=lr,
+        batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width, optimizer=optimizer, lr=lr,
         lr_schedule=lr_schedule, device=device, threads=threads, amp=amp, compile=compile,
     )
     base.resolved()
@@ -287,6 +290,81 @@ def search_progress():
             yield update, on_stop
 
     return bar()
+
+
+@app.command("evolve")
+@friendly_errors
+def evolve_command(
+    task: Task = "digits",
+    space: Space = "bounded_negative",
+    population: Annotated[int, typer.Option(help="Individuals per generation (a multiple of 4).")] = 16,
+    generations: Annotated[int, typer.Option(help="Generations to reach (a resumed run continues to it).")] = 10,
+    cxpb: Annotated[float, typer.Option(help="Probability that a pair of parents is crossed over.")] = 0.9,
+    mutpb: Annotated[float, typer.Option(help="Probability that a child is mutated.")] = 1.0,
+    objectives: Objectives = "accuracy,activation_flops",
+    warm_start: Annotated[bool, typer.Option(help="Seed the first population with the seed papers' default points.")] = True,
+    confirm: Annotated[int, typer.Option(help="Extra seeds to re-train each front member with at the end.")] = 2,
+    workers: Annotated[int, typer.Option(help="Processes evaluating a generation in parallel (CPU threads are split).")] = 1,
+    run_dir: RunDir = None,
+    model: Model = None,
+    budget: Budget = "small",
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
+    width: Width = None,
+    optimizer: Optimizer = "adam",
+    lr: Lr = None,
+    lr_schedule: LrSchedule = "constant",
+    device: Device = "auto",
+    threads: Threads = None,
+    amp: Amp = False,
+    compile: Compile = None,
+) -> None:
+    """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same report and export as tune."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from actsearch.config import TrainConfig
+    from actsearch.report import front_table, logbook_table
+    from actsearch.search.evolve import EvolveSettings, evolve
+    from actsearch.trainer import get_dataset
+
+    base = TrainConfig(
+        task=task, model=model, budget=budget, seed=seed, data_dir=data_dir, epochs=epochs,
+        batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width,
+        optimizer=optimizer, lr=lr, lr_schedule=lr_schedule, device=device, threads=threads, amp=amp,
+        compile=compile,
+    )
+    base.resolved()
+    settings = EvolveSettings(
+        space=space, train=base, objectives=objectives, seed=seed, prune=False, warm_start=warm_start,
+        confirm=confirm, run_dir=run_dir, population=population, generations=generations, cxpb=cxpb,
+        mutpb=mutpb, workers=workers,
+    )
+    with console.status(f"loading {task}"):
+        get_dataset(task, data_dir)
+    with Progress(
+        TextColumn("generation {task.fields[gen]}/" + str(generations)), BarColumn(), MofNCompleteColumn(),
+        TextColumn("front {task.fields[front]}  hypervolume {task.fields[hv]}"), TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task_id = bar.add_task("evolve", total=population, gen=0, front="-", hv="-")
+
+        def update(state: dict) -> None:
+            fields = {"gen": state.get("generation", 0)}
+            if "hypervolume" in state:
+                fields.update(front=state["front"], hv=f"{state['hypervolume']:,.0f}")
+            bar.update(task_id, completed=state.get("done", 0), total=state.get("total") or population, **fields)
+
+        def on_stop() -> None:
+            bar.console.print("[yellow]Ctrl-C: stopping after the current generation (Ctrl-C again to abort)[/]")
+
+        search, analysis, logbook = evolve(settings, progress=update, on_stop_request=on_stop)
+    console.print(logbook_table(logbook, analysis.objective))
+    console.print(front_table(analysis))
+    console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
 
 
 @app.command("report")

@@ -12,12 +12,13 @@ from actsearch.errors import ConfigError
 from actsearch.models import MODELS
 
 # Budget presets. The N-ReLU seed's protocol (Adam 1e-3, batch 128, 8 epochs) is `full`.
+# Proxy budgets score on a seeded subset of the test split each epoch (None: all of it).
 BUDGETS: dict[str, dict[str, Any]] = {
-    #            train images    epochs       batch           model width
-    "tiny": {"train_subset": 1000, "epochs": 2, "batch_size": 128, "width": 0.5},
-    "small": {"train_subset": 5000, "epochs": 4, "batch_size": 128, "width": 0.5},
-    "medium": {"train_subset": 20000, "epochs": 8, "batch_size": 128, "width": 1.0},
-    "full": {"train_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},  # None: all
+    #          train images          test images          epochs       batch            model width
+    "tiny": {"train_subset": 1000, "test_subset": 1000, "epochs": 2, "batch_size": 128, "width": 0.5},
+    "small": {"train_subset": 5000, "test_subset": 2000, "epochs": 4, "batch_size": 128, "width": 0.5},
+    "medium": {"train_subset": 20000, "test_subset": 5000, "epochs": 8, "batch_size": 128, "width": 1.0},
+    "full": {"train_subset": None, "test_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},
 }
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "fashion-mnist": "mlp", "cifar10": "cnn", "cifar100": "cnn"}
 OPTIMIZERS = {  # name: (default lr, default weight decay)
@@ -48,6 +49,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     train_subset: int | None = None  # images drawn (seeded) from the training split
+    test_subset: int | None = None  # images drawn (fixed seed) from the test split
     width: float | None = None  # model width multiplier
     optimizer: str = "adam"
     lr: float | None = None  # optimizer default
@@ -57,7 +59,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None  # CPU threads; default all cores
     amp: bool = False  # bf16 autocast
-    compile: bool = False  # torch.compile the activation kernels
+    compile: bool | None = None  # torch.compile the activation kernels; None: when batches are big
     data_dir: str | None = None
 
     def resolved(self) -> TrainConfig:
@@ -84,6 +86,7 @@ class TrainConfig:
             epochs=self.epochs if self.epochs is not None else preset["epochs"],
             batch_size=self.batch_size if self.batch_size is not None else preset["batch_size"],
             train_subset=self.train_subset if self.train_subset is not None else preset["train_subset"],
+            test_subset=self.test_subset if self.test_subset is not None else preset["test_subset"],
             width=self.width if self.width is not None else preset["width"],
             lr=self.lr if self.lr is not None else lr,
             weight_decay=self.weight_decay if self.weight_decay is not None else wd,
@@ -92,8 +95,10 @@ class TrainConfig:
         for name, low in (("epochs", 1), ("batch_size", 1), ("threads", 1)):
             if getattr(out, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(out, name)}")
-        if out.train_subset is not None and out.train_subset < 1:
-            raise ConfigError(f"--train-subset must be >= 1, got {out.train_subset}")
+        for name in ("train_subset", "test_subset"):
+            value = getattr(out, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if out.width <= 0 or out.lr <= 0 or out.weight_decay < 0:
             raise ConfigError("--width and --lr must be > 0 and --weight-decay >= 0")
         return out

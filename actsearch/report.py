@@ -62,3 +62,13 @@ def front_table(analysis) -> Table:
         f" | task {s['train']['task']}, model {s['train']['model']}, budget {s['train']['budget']}"
     )
     return table
+
+
+def logbook_table(logbook: list[dict], objective: str) -> Table:
+    table = Table(title="NSGA-II logbook")
+    for name in ("generation", "evaluations", "best accuracy %", f"lowest {objective}", "hypervolume", "front"):
+        table.add_column(name, justify="right")
+    for row in logbook:
+        table.add_row(str(row["generation"]), str(row["evaluations"]), f"{row['best_acc']:.2f}",
+                      f"{row['lowest_cost']:,.4g}", f"{row['hypervolume']:,.1f}", str(row["front"]))
+    return table

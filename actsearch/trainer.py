@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -26,6 +26,9 @@ from actsearch.models import build_model
 # Called after each epoch with (epoch, test accuracy %); returning True stops the job (pruning).
 EpochCallback = Callable[[int, float], "bool | None"]
 DEAD_THRESHOLD = 1e-5  # the N-ReLU seed's: mean |activation| below this marks a dead unit
+# --compile auto: fuse the activation kernels when a batch pushes at least this many elements
+# through activations (conv models). Below it, per-op overhead dominates and eager is as fast.
+COMPILE_MIN_ELEMENTS = 1_000_000
 
 _datasets: dict[tuple[str, str | None], Dataset] = {}
 
@@ -162,9 +165,9 @@ class DeadUnitMeter:
     def _hook(self, key: int):
         def hook(module, inputs, out):
             unit_dim = 2 if out.dim() == 3 else 1  # (B, N, D) tokens; (B, F) or (B, C, H, W)
-            a = out.detach().float().abs().movedim(unit_dim, -1).reshape(-1, out.shape[unit_dim])
-            self.sums[key] = self.sums.get(key, 0) + a.sum(0)
-            self.counts[key] = self.counts.get(key, 0) + a.shape[0]
+            other = [d for d in range(out.dim()) if d != unit_dim]
+            self.sums[key] = self.sums.get(key, 0) + out.detach().abs().sum(dim=other, dtype=torch.float32)
+            self.counts[key] = self.counts.get(key, 0) + out.numel() // out.shape[unit_dim]
 
         return hook
 
@@ -207,7 +210,6 @@ def train(
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
-    kernels.set_compile(cfg.compile)
     started = time.perf_counter()
 
     torch.manual_seed(cfg.seed)  # model init and activation noise
@@ -215,12 +217,20 @@ def train(
     n_train = len(data.train_y)
     subset = torch.randperm(n_train, generator=order)[: cfg.train_subset or n_train].sort().values
     train_b = Batches(data, data.train_x[subset], data.train_y[subset], device)
-    test_b = Batches(data, data.test_x, data.test_y, device)
+    n_test = len(data.test_y)
+    # The same test images for every candidate and seed, so their scores compare.
+    test_idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(0))[: cfg.test_subset or n_test]
+    test_idx = test_idx.sort().values
+    test_b = Batches(data, data.test_x[test_idx], data.test_y[test_idx], device)
 
     model = build_model(
         cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation), cfg.width
     ).to(device)
     costs = cost.measure(model, train_b.get(torch.arange(2, device=device)), cfg.activation)
+    if cfg.compile is None:
+        elements = cost.activation_elements(model, train_b.get(torch.arange(1, device=device)))
+        cfg = replace(cfg, compile=elements * cfg.batch_size >= COMPILE_MIN_ELEMENTS)
+    kernels.set_compile(cfg.compile)
     optimizer = _make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_b) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -254,7 +264,8 @@ def train(
             status, reason = "diverged", f"training loss became {loss_sum.item()} in epoch {epoch + 1}"
             break
         last = epoch == cfg.epochs - 1
-        acc, test_loss, dead_ratio = evaluate(model, test_b, cfg.amp, device, dead=True)
+        # Dead units are measured on the final evaluation only (they cost a reduction per site).
+        acc, test_loss, dead_ratio = evaluate(model, test_b, cfg.amp, device, dead=last)
         curve.append(acc)
         if callback is not None and callback(epoch + 1, acc) and not last:
             status, reason = "pruned", f"stopped after epoch {epoch + 1} of {cfg.epochs}"
