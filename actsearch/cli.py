@@ -367,6 +367,154 @@ def evolve_command(
     console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
 
 
+def step_progress():
+    """A rich bar for a fixed list of training jobs; yields on_step(description, step, total)."""
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task_id = progress.add_task("training", total=None)
+
+            def on_step(description: str, step: int, total: int) -> None:
+                progress.update(task_id, description=description, completed=step - 1, total=total)
+
+            yield on_step
+
+    return bar()
+
+
+@app.command("compare")
+@friendly_errors
+def compare_command(
+    task: Task = "digits",
+    activations: Annotated[Optional[str], typer.Option("--activations", "-a", help="Comma-separated names, e.g. relu,gelu,mish,r_relu,sr_relu.")] = None,
+    config: Annotated[Optional[list[str]], typer.Option("--config", "-c", help="Exported YAML candidate to add (repeatable).")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per activation (same data order per seed for all).")] = 3,
+    preset: Annotated[Optional[str], typer.Option(help="nrelu: the N-ReLU seed's protocol (MLP and CNN, Adam 1e-3, batch 128, 8 epochs, its 9 activations).")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated models [default: the task's, or the preset's].")] = None,
+    run_dir: RunDir = None,
+    budget: Budget = "small",
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
+    width: Width = None,
+    optimizer: Optimizer = "adam",
+    lr: Lr = None,
+    lr_schedule: LrSchedule = "constant",
+    device: Device = "auto",
+    threads: Threads = None,
+    amp: Amp = False,
+    compile: Compile = None,
+    target: Target = 90.0,
+) -> None:
+    """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
+    from actsearch.compare import PRESETS, candidates, compare, headers, row_cells
+    from actsearch.config import DEFAULT_MODEL, TrainConfig
+    from actsearch.errors import ConfigError
+    from actsearch.trainer import get_dataset
+
+    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
+        p = PRESETS[preset]
+        entries = p["activations"] + (candidates(activations, config) if activations or config else [])
+        model_list = p["models"]
+        budget, optimizer = p["budget"], p["optimizer"]
+        overrides = {k: (v if v is not None else p[k]) for k, v in overrides.items()}
+    else:
+        entries = candidates(activations, config)
+        model_list = [DEFAULT_MODEL.get(task, "mlp")]
+    if models:
+        model_list = [m.strip() for m in models.split(",") if m.strip()]
+    base = TrainConfig(task=task, budget=budget, seed=seed, data_dir=data_dir, train_subset=train_subset,
+                       test_subset=test_subset, width=width, optimizer=optimizer, lr_schedule=lr_schedule,
+                       device=device, threads=threads, amp=amp, compile=compile, target=target, **overrides)
+    base.resolved()
+    with console.status(f"loading {task}"):
+        get_dataset(task, data_dir)
+    with step_progress() as on_step:
+        folder, rows = compare(base, model_list, entries, seeds, run_dir, on_step)
+    table = Table(title=f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}")
+    for h in headers(target):
+        table.add_column(h, justify="left" if h in ("model", "activation") else "right")
+    for row in rows:
+        table.add_row(*row_cells(row, target))
+    console.print(table)
+    console.print(f"written: {folder / 'results.jsonl'}, {folder / 'comparison.md'}")
+
+
+@app.command("fidelity")
+@friendly_errors
+def fidelity_command(
+    task: Task = "digits",
+    space: Space = "bounded_negative",
+    candidates: Annotated[int, typer.Option(help="Candidates sampled from the space.")] = 12,
+    low: Annotated[str, typer.Option(help="The cheap proxy budget a search would use.")] = "tiny",
+    high: Annotated[str, typer.Option(help="The longer training it should agree with.")] = "medium",
+    model: Model = None,
+    seed: Seed = 0,
+    run_dir: RunDir = None,
+    data_dir: DataDir = None,
+    device: Device = "auto",
+    threads: Threads = None,
+) -> None:
+    """Check that a cheap proxy ranks candidates as a longer training does (Kendall's tau, Spearman's rho)."""
+    from actsearch.config import TrainConfig
+    from actsearch.fidelity import fidelity
+    from actsearch.trainer import get_dataset
+
+    base = TrainConfig(task=task, model=model, seed=seed, data_dir=data_dir, device=device, threads=threads)
+    with console.status(f"loading {task}"):
+        get_dataset(task, data_dir)
+    with step_progress() as on_step:
+        result = fidelity(base, space, candidates, low, high, run_dir, on_step)
+    table = Table(title=f"Proxy fidelity on {task}: {low} vs {high} - {result.run_dir}")
+    for col in ("candidate", f"{low} acc %", f"{high} acc %"):
+        table.add_column(col, justify="left" if col == "candidate" else "right")
+    for row in sorted(result.rows, key=lambda r: -r["high"]):
+        table.add_row(row["label"], f"{row['low']:.2f}", f"{row['high']:.2f}")
+    table.caption = (f"Kendall tau {result.tau:.3f} (p={result.tau_p:.3g}), Spearman rho {result.rho:.3f} "
+                     f"(p={result.rho_p:.3g})")
+    console.print(table)
+    console.print(f"verdict: {result.verdict}")
+
+
+@app.command("plot")
+@friendly_errors
+def plot_command(
+    run_dir: Annotated[Optional[str], typer.Argument(help="A tune or evolve run folder.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Draw one exported activation instead.")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config [default: beside the YAML].")] = None,
+) -> None:
+    """Write PNGs: the Pareto front, and f(x), f'(x) on [-4, 3] of the front against ReLU and GELU."""
+    from pathlib import Path
+
+    from actsearch.activations import activation_config_from_file
+    from actsearch.errors import ConfigError
+    from actsearch.front import analyse
+    from actsearch.plot import plot_curves, plot_run
+    from actsearch.trainer import activation_label
+
+    if (run_dir is None) == (config is None):
+        raise ConfigError("give either a RUN_DIR or --config FILE")
+    if config:
+        act = activation_config_from_file(config)
+        target = Path(out) if out else Path(config).with_suffix(".png")
+        written = [plot_curves([(activation_label(act), act)], target, str(config))]
+    else:
+        written = plot_run(analyse(run_dir))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
 @app.command("report")
 @friendly_errors
 def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:

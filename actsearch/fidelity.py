@@ -1,0 +1,106 @@
+"""``actsearch fidelity``: does the cheap proxy rank candidates as a longer training does?
+
+Samples candidates from a space, trains each at a low and a high budget with the same seed,
+and measures the agreement of the two rankings (Kendall's tau, Spearman's rho, with p-values).
+Run it before a long search: a search can only be as good as its proxy's ranking.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from scipy import stats
+
+from actsearch.config import BUDGETS, TrainConfig
+from actsearch.errors import ConfigError
+from actsearch.results import append_result, read_results
+from actsearch.rundir import new_run_dir, open_run
+from actsearch.space import Dimension, load_space
+from actsearch.trainer import activation_label, train
+
+GOOD_TAU = 0.7
+POOR_TAU = 0.5
+
+
+@dataclass
+class Fidelity:
+    run_dir: Path
+    rows: list[dict[str, Any]]  # label, low acc, high acc
+    tau: float
+    tau_p: float
+    rho: float
+    rho_p: float
+    verdict: str
+
+
+def random_suggest(rng: random.Random) -> Callable[[Dimension], Any]:
+    def suggest(d: Dimension) -> Any:
+        if d.choices:
+            return d.choices[rng.randrange(len(d.choices))]
+        if d.log:
+            import math
+
+            value = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+        else:
+            value = rng.uniform(d.low, d.high)
+        return int(round(value)) if d.type == "int" else value
+
+    return suggest
+
+
+def verdict(tau: float, low: str, high: str) -> str:
+    if tau >= GOOD_TAU:
+        return f"good: the {low} proxy ranks candidates like {high} training (tau >= {GOOD_TAU}); search with --budget {low}"
+    if tau >= POOR_TAU:
+        return f"fair: the {low} proxy roughly follows {high} (tau {tau:.2f}); confirm the front at a higher budget"
+    return (f"poor: tau {tau:.2f} < {POOR_TAU} means the {low} proxy ranks candidates poorly; raise the budget "
+            f"(or --epochs) before searching")
+
+
+def fidelity(base: TrainConfig, space_name: str, n: int, low: str, high: str, run_dir: str | None,
+             on_step: Callable[[str, int, int], None] | None = None) -> Fidelity:
+    for name in (low, high):
+        if name not in BUDGETS:
+            raise ConfigError(f"unknown budget '{name}'; choose one of: {', '.join(BUDGETS)}")
+    if low == high:
+        raise ConfigError("--low and --high must be different budgets")
+    if n < 3:
+        raise ConfigError("--candidates must be >= 3 to rank anything")
+    space = load_space(space_name)
+    base = base.resolved()
+    folder = Path(run_dir) if run_dir else new_run_dir("fidelity", base.task)
+    open_run(folder, "fidelity", {"task": base.task, "model": base.model, "space": space.name, "seed": base.seed,
+                                  "candidates": n, "low": low, "high": high})
+    rng = random.Random(base.seed)
+    configs = []
+    while len(configs) < n:  # distinct candidates
+        config = space.to_activation(space.sample(random_suggest(rng)))
+        if config not in configs:
+            configs.append(config)
+    done = {(r.get("candidate"), r.get("budget")): r for r in read_results(folder)[0] if r.get("role") == "fidelity"}
+    step = 0
+    for budget in (low, high):
+        # Budget presets only: other overrides would make the two levels the same job.
+        level = replace(base, budget=budget, epochs=None, train_subset=None, test_subset=None, width=None)
+        for i, config in enumerate(configs):
+            step += 1
+            if (i, budget) in done:
+                continue
+            if on_step:
+                on_step(f"{budget}: candidate {i + 1}/{n}", step, 2 * n)
+            record = train(replace(level, activation=config)).record()
+            record.update(role="fidelity", candidate=i)
+            append_result(folder, record)
+            done[(i, budget)] = record
+    low_acc = [done[(i, low)]["test_acc"] for i in range(n)]
+    high_acc = [done[(i, high)]["test_acc"] for i in range(n)]
+    tau = stats.kendalltau(low_acc, high_acc)
+    rho = stats.spearmanr(low_acc, high_acc)
+    rows = [{"label": activation_label(c), "low": a, "high": b} for c, a, b in zip(configs, low_acc, high_acc)]
+    t, r = float(tau.statistic), float(rho.statistic)
+    if t != t:  # NaN: every accuracy tied at one level
+        t, r = 0.0, 0.0
+    return Fidelity(folder, rows, t, float(tau.pvalue), r, float(rho.pvalue), verdict(t, low, high))
