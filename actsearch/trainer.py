@@ -142,12 +142,19 @@ def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.
 
 
 def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    """The optimizer with its fused kernel (one kernel per step, not several per tensor),
+    falling back to the default implementation where a device has none."""
+    kinds = {
+        "adam": (torch.optim.Adam, {}),
+        "adamw": (torch.optim.AdamW, {}),
+        "sgd": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    }
+    cls, extra = kinds[cfg.optimizer]
+    kwargs = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+    try:
+        return cls(model.parameters(), fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(model.parameters(), **kwargs)
 
 
 class DeadUnitMeter:

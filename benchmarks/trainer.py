@@ -136,11 +136,16 @@ def main() -> None:
 
     if args.only in (None, "fashion") and have_fashion:
         data = get_dataset("fashion-mnist")
-        act = {"name": "bounded_negative", "shape": "cubic", "sigma": 0.05}
-        t = side_by_side({
-            "actsearch bounded_negative": lambda: train(TrainConfig(task="fashion-mnist", activation=act, **common)),
-            "plain randperm loop, nn.ReLU": lambda: randperm_loop(data, 8),
-        }, max(1, args.repeats - 1))
+        members = {
+            "actsearch r_relu": {"name": "r_relu"},
+            "actsearch sr_relu": {"name": "sr_relu"},
+            "actsearch n_relu (sigma 0.1)": {"name": "n_relu"},
+            "actsearch bounded_negative (cubic + noise)": {"name": "bounded_negative", "shape": "cubic", "sigma": 0.05},
+        }
+        runs = {name: (lambda a=act: train(TrainConfig(task="fashion-mnist", activation=a, **common)))
+                for name, act in members.items()}
+        runs["plain randperm loop, nn.ReLU"] = lambda: randperm_loop(data, 8)
+        t = side_by_side(runs, max(1, args.repeats - 1))
         print(f"\n## 3. fashion-mnist trial, 60,000 images, 8 epochs, batch 128, Adam 1e-3, {args.threads} threads")
         print("| loop | s per trial | vs plain ReLU loop |\n|---|---|---|")
         for name, s in t.items():

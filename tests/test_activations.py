@@ -130,8 +130,13 @@ def test_gradcheck_every_kernel_variant(shape, eps_mode):
     # Keep away from the kinks (x = 0, x = -T), where finite differences straddle two pieces.
     x = torch.linspace(-3, 3, 61, dtype=torch.float64)
     x = x[(x.abs() > 0.02) & ((x + 1.3).abs() > 0.02)].clone().requires_grad_()
-    inputs = (x, m._params, m.eps, m._sigma, m.shape, m.use_eps, False)
+    inputs = (x, m._params, m.eps, m._sigma, m.shape, m.use_eps, False, m._scalars)
     assert torch.autograd.gradcheck(kernels.BoundedNegativeFunction.apply, inputs)
+    kernels.set_compile(True)
+    try:
+        assert torch.autograd.gradcheck(kernels.BoundedNegativeFunction.apply, inputs)
+    finally:
+        kernels.set_compile(False)
 
 
 def test_compiled_kernels_match_eager():
@@ -149,9 +154,13 @@ def test_compiled_kernels_match_eager():
 
 
 def test_region_code_saved_instead_of_input():
-    """R-ReLU keeps one byte per element for backward, not the 4-byte float input."""
+    """Compiled R-ReLU keeps one byte per element for backward, not the 4-byte float input."""
     x = torch.randn(1000, requires_grad=True)
-    y = build_activation("r_relu")(x)
+    kernels.set_compile(True)
+    try:
+        y = build_activation("r_relu")(x)
+    finally:
+        kernels.set_compile(False)
     saved = [t for t in y.grad_fn.saved_tensors if t.numel() == 1000]
     assert [t.dtype for t in saved] == [torch.uint8]
 

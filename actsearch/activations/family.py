@@ -85,6 +85,7 @@ class BoundedNegative(Activation):
         self.register_buffer(
             "_params", torch.tensor([alpha, T, c2, c3], dtype=torch.float64), persistent=False
         )
+        self._scalars = (float(alpha), float(T), float(c2), float(c3))
         self.sigma_start, self.sigma_end, self.sigma_schedule = sigma, sigma_end, sigma_schedule
         self.sigma_t = sigma
         self.register_buffer("_sigma", torch.tensor(sigma, dtype=torch.float64), persistent=False)
@@ -106,7 +107,7 @@ class BoundedNegative(Activation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_noise = self.training and self.sigma_t > 0.0
         return kernels.bounded_negative(
-            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise
+            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise, self._scalars
         )
 
 

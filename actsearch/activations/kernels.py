@@ -1,25 +1,29 @@
-"""Fused forward/backward kernels for the bounded-negative family.
+"""Forward/backward kernels for the bounded-negative family.
 
 One custom autograd Function serves every member (ReLU base, R-ReLU, SR-ReLU, N-ReLU noise,
 CRReLU correction and any mix of them), following timm's ``activations_me`` pattern: a
-closed-form backward that saves the least it needs.
+closed-form backward that saves the least it needs. It has two bodies with the same math:
 
-* Piecewise-linear members without the correction term (ReLU base, R-ReLU, N-ReLU) save a
-  1-byte region code per element (0: x < -T, 1: -T <= x < 0, 2: x >= 0), not the float input.
-* The cubic base and the correction term need x itself, so those save x (as GELU does).
-
-The pointwise bodies below are plain tensor code. Eagerly they cost one memory pass per op;
-``set_compile(True)`` hands them to ``torch.compile`` (Inductor), which fuses each body into a
-single loop over memory — the fast path the benchmark measures. Compilation costs seconds
-per variant on first use, so it is opt-in (the trainer's ``--compile``).
+* compiled (``set_compile(True)``, the trainer's ``--compile``): the bodies go through
+  ``torch.compile`` (Inductor), which fuses each into one loop over memory. Piecewise-linear
+  members without the correction term (ReLU base, R-ReLU, N-ReLU) then save a 1-byte region
+  code per element (0: x < -T, 1: -T <= x < 0, 2: x >= 0), not the float input; the cubic base
+  and the correction term save x (as GELU does). Seconds of warm-up per variant, once.
+* eager (the default): no warm-up. It saves x and uses only vectorized float ops: on CPU,
+  anything touching bool tensors (``where``, comparisons, masks) runs 5-30x slower per element
+  than ``relu`` or ``clamp``, so region tests are ``threshold`` / ``threshold_backward`` at
+  the float just below -T or 0, which is exactly ``x >= -T`` / ``x >= 0``.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 SHAPES = ("zero", "linear", "cubic")
 ZERO, LINEAR, CUBIC = range(3)
@@ -143,45 +147,106 @@ def kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: 
     return _kernel_cache[key]
 
 
+@functools.lru_cache(maxsize=256)
+def _below(value: float, dtype: torch.dtype) -> float:
+    """The largest ``dtype`` number below ``value``: ``x > _below(v)`` is exactly ``x >= v``."""
+    if dtype not in (torch.float32, torch.float64):
+        dtype = torch.float32  # nextafter is not implemented for the half types
+    v = torch.tensor(value, dtype=dtype)
+    return torch.nextafter(v, torch.tensor(-math.inf, dtype=dtype)).item()
+
+
+_threshold_backward = torch.ops.aten.threshold_backward  # g where x > t, else 0
+
+
+def _eager_forward(x, scalars, eps, sigma_t: float, shape: int, use_eps: bool, use_noise: bool):
+    alpha, T, c2, c3 = scalars
+    y = torch.relu(x)
+    if shape != ZERO:
+        neg = F.threshold(x, _below(-T, x.dtype), 0.0).clamp_(max=0.0)  # x on [-T, 0), else 0
+        if shape == LINEAR:
+            y.add_(neg, alpha=alpha)
+        else:  # neg * (1 + neg * (c2 + c3 * neg)), which is 0 where neg is
+            y.add_(neg.mul(c3).add_(c2).mul_(neg).add_(1.0).mul_(neg))
+    if use_eps:
+        y = y + eps * x * (x * x).mul_(-0.5).exp_()
+    if use_noise:
+        noise = torch.randn_like(x).mul_(sigma_t)
+        y.add_(noise.sub_(_threshold_backward(noise, x, 0.0)))  # the noise where x <= 0
+    return y
+
+
+def _eager_backward(g, x, scalars, eps, shape: int, use_eps: bool, eps_grad: bool):
+    alpha, T, c2, c3 = scalars
+    if shape == ZERO:
+        gx = _threshold_backward(g, x, 0.0)
+    else:
+        g_pos = _threshold_backward(g, x, _below(0.0, x.dtype))  # g where x >= 0
+        g_in = _threshold_backward(g, x, _below(-T, x.dtype))  # g where x >= -T
+        g_mid = g_in.sub_(g_pos)  # g where -T <= x < 0
+        if shape == LINEAR:
+            gx = g_pos.add_(g_mid, alpha=alpha)
+        else:
+            n = x.clamp(max=0.0)
+            slope = n.mul(3.0 * c3).add_(2.0 * c2).mul_(n).add_(1.0)  # p'(x) on [-T, 0)
+            gx = g_pos.add_(g_mid.mul_(slope))
+    geps = None
+    if use_eps:
+        gauss = (x * x).mul_(-0.5).exp_()
+        gx = gx + (x * x).neg_().add_(1.0).mul_(gauss).mul_(g) * eps
+        if eps_grad:
+            geps = (g * x * gauss).sum()
+    return gx, geps
+
+
 class BoundedNegativeFunction(torch.autograd.Function):
     """f(x) = base(x) + eps * x * exp(-x^2 / 2) + [x <= 0] * N(0, sigma^2), closed-form backward.
 
-    ``params`` holds (alpha, T, c2, c3) of the base; ``eps`` and ``sigma`` are 0-d tensors
-    (``eps`` may be a learnable parameter). The noise has no gradient with respect to x, as
-    in the N-ReLU seed's ``torch.where(x > 0, x, noise)``.
+    ``params`` holds (alpha, T, c2, c3) of the base as a tensor (compiled bodies) and
+    ``scalars`` the same as Python floats (eager bodies); ``eps`` and ``sigma`` are 0-d tensors
+    (``eps`` may be a learnable parameter), ``sigma_t`` the current sigma as a float. The noise
+    has no gradient with respect to x, as in the N-ReLU seed's ``torch.where(x > 0, x, noise)``.
     """
 
     @staticmethod
-    def forward(ctx, x, params, eps, sigma, shape: int, use_eps: bool, use_noise: bool):
+    def forward(ctx, x, params, eps, sigma, shape: int, use_eps: bool, use_noise: bool, scalars: tuple):
+        eps_grad = use_eps and eps.requires_grad
+        ctx.shape, ctx.use_eps, ctx.eps_grad, ctx.eps_dtype = shape, use_eps, eps_grad, eps.dtype
+        ctx.compiled = _compile_enabled
+        if not _compile_enabled:
+            e = eps.to(x.dtype) if use_eps else eps
+            ctx.scalars = scalars
+            ctx.save_for_backward(x, e)
+            sigma_t = float(sigma) if use_noise else 0.0
+            return _eager_forward(x, scalars, e, sigma_t, shape, use_eps, use_noise)
         p = params.to(x.dtype)
         e = eps.to(x.dtype)
         save_x = shape == CUBIC or use_eps
-        eps_grad = use_eps and eps.requires_grad
         fwd, bwd = kernels(shape, use_eps, use_noise, save_x, eps_grad)
         # A fresh seed from torch's generator per call keeps compiled noise seed-reproducible.
-        seed = (
-            torch.randint(0, 2**31, (), device=x.device) if use_noise and _compile_enabled else None
-        )
+        seed = torch.randint(0, 2**31, (), device=x.device) if use_noise else None
         # Detached, so requires_grad never differs between calls and forces a recompile.
         y, code = fwd(x.detach(), p, e, sigma.to(x.dtype), seed)
-        ctx.save_for_backward(x if save_x else code, p, e)
-        ctx.bwd = bwd
-        ctx.save_x = save_x
-        ctx.eps_dtype = eps.dtype
+        ctx.save_for_backward(x if save_x else code, e, p)
+        ctx.bwd, ctx.save_x = bwd, save_x
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        saved, p, e = ctx.saved_tensors
         g = g.contiguous()
-        if ctx.save_x:
-            gx, geps = ctx.bwd(g, saved, p, e)
+        if not ctx.compiled:
+            x, e = ctx.saved_tensors
+            gx, geps = _eager_backward(g, x, ctx.scalars, e, ctx.shape, ctx.use_eps, ctx.eps_grad)
         else:
-            gx, geps = ctx.bwd(g, saved, p), None
+            saved, e, p = ctx.saved_tensors
+            if ctx.save_x:
+                gx, geps = ctx.bwd(g, saved, p, e)
+            else:
+                gx, geps = ctx.bwd(g, saved, p), None
         if geps is not None:
             geps = geps.to(ctx.eps_dtype)
-        return gx, None, geps, None, None, None, None
+        return gx, None, geps, None, None, None, None, None
 
 
 def bounded_negative(
@@ -192,5 +257,6 @@ def bounded_negative(
     shape: int,
     use_eps: bool,
     use_noise: bool,
+    scalars: tuple[float, float, float, float],
 ) -> torch.Tensor:
-    return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise)
+    return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise, scalars)
