@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Callable, Optional
+import inspect
+from dataclasses import replace
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -80,29 +82,68 @@ def activations_command() -> None:
 # --- options shared by every command that trains -------------------------------------------
 
 Task = Annotated[str, typer.Option("--task", "-t", help="digits (bundled), mnist, fashion-mnist, cifar10, cifar100.")]
-Model = Annotated[Optional[str], typer.Option(help="mlp, cnn, resnet or vit [default: mlp for digits/MNISTs, cnn for CIFAR].")]
-Budget = Annotated[str, typer.Option("--budget", "-b", help="tiny, small, medium or full (train images, epochs, batch, width).")]
-Seed = Annotated[int, typer.Option(help="Random seed: fixes model init, data order and noise.")]
-DataDir = Annotated[Optional[str], typer.Option(help="Data folder [default: $ACTSEARCH_DATA, else ~/.cache/actsearch/data].")]
-Epochs = Annotated[Optional[int], typer.Option(help="Override the budget's epochs.")]
-BatchSize = Annotated[Optional[int], typer.Option(help="Override the budget's batch size.")]
-TrainSubset = Annotated[Optional[int], typer.Option(help="Override the budget's number of training images.")]
-TestSubset = Annotated[Optional[int], typer.Option(help="Override the budget's number of test images scored each epoch.")]
-Width = Annotated[Optional[float], typer.Option(help="Override the budget's model width multiplier.")]
-Optimizer = Annotated[str, typer.Option(help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
-Lr = Annotated[Optional[float], typer.Option(help="Learning rate [default: the optimizer's].")]
-LrSchedule = Annotated[str, typer.Option(help="constant or cosine.")]
-Device = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or mps.")]
-Threads = Annotated[Optional[int], typer.Option(help="CPU threads [default: all cores].")]
-Amp = Annotated[bool, typer.Option(help="bf16 autocast.")]
-Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the activation kernels: faster on big tensors, seconds of warm-up [default: on when a batch sends >= 1M elements through activations].")]
-Target = Annotated[float, typer.Option(help="Accuracy (%) for the epochs-to-target column.")]
+TRAINING = "Proxy training"
+Model = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="mlp, cnn, resnet or vit \\[default: mlp for digits/MNISTs, cnn for CIFAR].")]
+Budget = Annotated[str, typer.Option("--budget", "-b", rich_help_panel=TRAINING, help="tiny, small, medium or full (train images, epochs, batch, width).")]
+Seed = Annotated[int, typer.Option(rich_help_panel=TRAINING, help="Random seed: fixes model init, data order and noise.")]
+DataDir = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="Data folder \\[default: $ACTSEARCH_DATA, else ~/.cache/actsearch/data].")]
+Epochs = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's epochs.")]
+BatchSize = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's batch size.")]
+TrainSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of training images.")]
+TestSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of test images scored each epoch.")]
+Width = Annotated[Optional[float], typer.Option(rich_help_panel=TRAINING, help="Override the budget's model width multiplier.")]
+Optimizer = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
+Lr = Annotated[Optional[float], typer.Option(rich_help_panel=TRAINING, help="Learning rate \\[default: the optimizer's].")]
+LrSchedule = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="constant or cosine.")]
+Device = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="auto (CUDA when present, else CPU), cpu, cuda or mps.")]
+Threads = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="CPU threads \\[default: all cores].")]
+Amp = Annotated[bool, typer.Option(rich_help_panel=TRAINING, help="bf16 autocast.")]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", rich_help_panel=TRAINING, help="torch.compile the activation kernels: faster on big tensors, seconds of warm-up \\[default: on when a batch sends >= 1M elements through activations].")]
+Target = Annotated[float, typer.Option(rich_help_panel=TRAINING, help="Accuracy (%) for the epochs-to-target column.")]
 
 
-def train_config(**kwargs) -> "TrainConfig":
-    from actsearch.config import TrainConfig
+TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, default)
+    "model": (Model, None),
+    "budget": (Budget, "small"),
+    "seed": (Seed, 0),
+    "data_dir": (DataDir, None),
+    "epochs": (Epochs, None),
+    "batch_size": (BatchSize, None),
+    "train_subset": (TrainSubset, None),
+    "test_subset": (TestSubset, None),
+    "width": (Width, None),
+    "optimizer": (Optimizer, "adam"),
+    "lr": (Lr, None),
+    "lr_schedule": (LrSchedule, "constant"),
+    "device": (Device, "auto"),
+    "threads": (Threads, None),
+    "amp": (Amp, False),
+    "compile": (Compile, None),
+}
 
-    return TrainConfig(**kwargs).resolved()
+
+def with_train_options(command: Callable) -> Callable:
+    """Add the shared training options to a command, which receives them, with its --task and
+    (where it has one) --target, as one checked TrainConfig ``base``."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "base"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, (annotation, default) in TRAIN_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        from actsearch.config import TrainConfig
+
+        train = {name: kwargs.pop(name) for name in TRAIN_OPTIONS}
+        if "target" in kwargs:
+            train["target"] = kwargs["target"]
+        base = TrainConfig(task=kwargs["task"], **train)
+        base.resolved()  # refuse bad values before any work
+        return command(base=base, **kwargs)
+
+    params = own + shared
+    wrapper.__signature__ = inspect.Signature(params)
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 def parse_sets(pairs: list[str]) -> dict:
@@ -125,29 +166,15 @@ def parse_sets(pairs: list[str]) -> dict:
 
 @app.command("train")
 @friendly_errors
+@with_train_options
 def train_command(
     task: Task = "digits",
     activation: Annotated[str, typer.Option("--activation", "-a", help="Activation name (see `actsearch activations`).")] = "relu",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Activation parameter KEY=VALUE (repeatable).")] = None,
     config: Annotated[Optional[str], typer.Option("--config", "-c", help="Exported YAML file whose activation to train.")] = None,
-    model: Model = None,
-    budget: Budget = "small",
-    seed: Seed = 0,
-    data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    width: Width = None,
-    optimizer: Optimizer = "adam",
-    lr: Lr = None,
-    lr_schedule: LrSchedule = "constant",
-    device: Device = "auto",
-    threads: Threads = None,
-    amp: Amp = False,
-    compile: Compile = None,
     target: Target = 90.0,
     run_dir: Annotated[Optional[str], typer.Option(help="Append the result to RUN_DIR/results.jsonl.")] = None,
+    base: Any = None,
 ) -> None:
     """Train one candidate activation with a proxy job and print its scores."""
     from actsearch.activations import activation_config_from_file, validate_config
@@ -160,12 +187,7 @@ def train_command(
             act = validate_config({**act, **parse_sets(set_)})
     else:
         act = validate_config({"name": activation, **parse_sets(set_ or [])})
-    cfg = train_config(
-        task=task, activation=act, model=model, budget=budget, seed=seed, data_dir=data_dir,
-        epochs=epochs, batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width,
-        optimizer=optimizer, lr=lr, lr_schedule=lr_schedule, device=device, threads=threads,
-        amp=amp, compile=compile, target=target,
-    )
+    cfg = replace(base, activation=act).resolved()
     with console.status(f"loading {task}"):
         get_dataset(cfg.task, cfg.data_dir)
     with epoch_progress(cfg.epochs) as advance:
@@ -202,12 +224,13 @@ def epoch_progress(epochs: int):
 
 
 Objectives = Annotated[str, typer.Option(help="accuracy,COST with COST one of activation_flops, model_flops, latency, dead_ratio.")]
-RunDir = Annotated[Optional[str], typer.Option(help="Run folder; an existing one resumes [default: a new dated folder under runs/].")]
+RunDir = Annotated[Optional[str], typer.Option(help="Run folder; an existing one resumes \\[default: a new dated folder under runs/].")]
 Space = Annotated[str, typer.Option("--space", "-s", help="Shipped space name (see `actsearch spaces`) or a YAML file.")]
 
 
 @app.command("tune")
 @friendly_errors
+@with_train_options
 def tune_command(
     task: Task = "digits",
     space: Space = "bounded_negative",
@@ -222,42 +245,20 @@ def tune_command(
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://, mysql://, sqlite:///, journal:PATH) shared by several processes or machines.")] = None,
     study: Annotated[str, typer.Option(help="Study name inside --storage.")] = "actsearch",
     workers: Annotated[int, typer.Option(help="Local worker processes on one study (CPU threads are split).")] = 1,
-    model: Model = None,
-    budget: Budget = "small",
-    seed: Seed = 0,
-    data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    width: Width = None,
-    optimizer: Optimizer = "adam",
-    lr: Lr = None,
-    lr_schedule: LrSchedule = "constant",
-    device: Device = "auto",
-    threads: Threads = None,
-    amp: Amp = False,
-    compile: Compile = None,
+    base: Any = None,
 ) -> None:
     """Search a space with Optuna for the best accuracy / cost trade-off, then report and confirm the front."""
-    from actsearch.config import TrainConfig
     from actsearch.report import front_table
     from actsearch.search.tune import TuneSettings, tune
     from actsearch.trainer import get_dataset
 
-    base = TrainConfig(
-        task=task, model=model, budget=budget, seed=seed, data_dir=data_dir, epochs=epochs,
-        batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width, optimizer=optimizer, lr=lr,
-        lr_schedule=lr_schedule, device=device, threads=threads, amp=amp, compile=compile,
-    )
-    base.resolved()
     settings = TuneSettings(
-        space=space, train=base, objectives=objectives, seed=seed, prune=prune, warm_start=warm_start,
+        space=space, train=base, objectives=objectives, seed=base.seed, prune=prune, warm_start=warm_start,
         confirm=confirm, run_dir=run_dir, sampler=sampler, trials=trials, timeout=timeout,
         storage=storage, study=study, workers=workers,
     )
     with console.status(f"loading {task}"):
-        get_dataset(task, data_dir)
+        get_dataset(task, base.data_dir)
     with search_progress() as (on_progress, on_stop):
         search, analysis = tune(settings, progress=on_progress, on_stop_request=on_stop)
     console.print(front_table(analysis))
@@ -294,6 +295,7 @@ def search_progress():
 
 @app.command("evolve")
 @friendly_errors
+@with_train_options
 def evolve_command(
     task: Task = "digits",
     space: Space = "bounded_negative",
@@ -306,45 +308,22 @@ def evolve_command(
     confirm: Annotated[int, typer.Option(help="Extra seeds to re-train each front member with at the end.")] = 2,
     workers: Annotated[int, typer.Option(help="Processes evaluating a generation in parallel (CPU threads are split).")] = 1,
     run_dir: RunDir = None,
-    model: Model = None,
-    budget: Budget = "small",
-    seed: Seed = 0,
-    data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    width: Width = None,
-    optimizer: Optimizer = "adam",
-    lr: Lr = None,
-    lr_schedule: LrSchedule = "constant",
-    device: Device = "auto",
-    threads: Threads = None,
-    amp: Amp = False,
-    compile: Compile = None,
+    base: Any = None,
 ) -> None:
     """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same report and export as tune."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from actsearch.config import TrainConfig
     from actsearch.report import front_table, logbook_table
     from actsearch.search.evolve import EvolveSettings, evolve
     from actsearch.trainer import get_dataset
 
-    base = TrainConfig(
-        task=task, model=model, budget=budget, seed=seed, data_dir=data_dir, epochs=epochs,
-        batch_size=batch_size, train_subset=train_subset, test_subset=test_subset, width=width,
-        optimizer=optimizer, lr=lr, lr_schedule=lr_schedule, device=device, threads=threads, amp=amp,
-        compile=compile,
-    )
-    base.resolved()
     settings = EvolveSettings(
-        space=space, train=base, objectives=objectives, seed=seed, prune=False, warm_start=warm_start,
+        space=space, train=base, objectives=objectives, seed=base.seed, prune=False, warm_start=warm_start,
         confirm=confirm, run_dir=run_dir, population=population, generations=generations, cxpb=cxpb,
         mutpb=mutpb, workers=workers,
     )
     with console.status(f"loading {task}"):
-        get_dataset(task, data_dir)
+        get_dataset(task, base.data_dir)
     with Progress(
         TextColumn("generation {task.fields[gen]}/" + str(generations)), BarColumn(), MofNCompleteColumn(),
         TextColumn("front {task.fields[front]}  hypervolume {task.fields[hv]}"), TimeElapsedColumn(),
@@ -389,57 +368,37 @@ def step_progress():
 
 @app.command("compare")
 @friendly_errors
+@with_train_options
 def compare_command(
     task: Task = "digits",
     activations: Annotated[Optional[str], typer.Option("--activations", "-a", help="Comma-separated names, e.g. relu,gelu,mish,r_relu,sr_relu.")] = None,
     config: Annotated[Optional[list[str]], typer.Option("--config", "-c", help="Exported YAML candidate to add (repeatable).")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per activation (same data order per seed for all).")] = 3,
     preset: Annotated[Optional[str], typer.Option(help="nrelu: the N-ReLU seed's protocol (MLP and CNN, Adam 1e-3, batch 128, 8 epochs, its 9 activations).")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated models [default: the task's, or the preset's].")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated models \\[default: the task's, or the preset's].")] = None,
     run_dir: RunDir = None,
-    budget: Budget = "small",
-    seed: Seed = 0,
-    data_dir: DataDir = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    width: Width = None,
-    optimizer: Optimizer = "adam",
-    lr: Lr = None,
-    lr_schedule: LrSchedule = "constant",
-    device: Device = "auto",
-    threads: Threads = None,
-    amp: Amp = False,
-    compile: Compile = None,
     target: Target = 90.0,
+    base: Any = None,
 ) -> None:
     """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
     from actsearch.compare import PRESETS, candidates, compare, headers, row_cells
-    from actsearch.config import DEFAULT_MODEL, TrainConfig
+    from actsearch.config import DEFAULT_MODEL
     from actsearch.errors import ConfigError
     from actsearch.trainer import get_dataset
 
-    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr)
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
         p = PRESETS[preset]
         entries = p["activations"] + (candidates(activations, config) if activations or config else [])
         model_list = p["models"]
-        budget, optimizer = p["budget"], p["optimizer"]
-        overrides = {k: (v if v is not None else p[k]) for k, v in overrides.items()}
+        base = replace(base, budget=p["budget"], optimizer=p["optimizer"],
+                       **{k: p[k] for k in ("epochs", "batch_size", "lr") if getattr(base, k) is None})
     else:
         entries = candidates(activations, config)
-        model_list = [DEFAULT_MODEL.get(task, "mlp")]
-    if models:
-        model_list = [m.strip() for m in models.split(",") if m.strip()]
-    base = TrainConfig(task=task, budget=budget, seed=seed, data_dir=data_dir, train_subset=train_subset,
-                       test_subset=test_subset, width=width, optimizer=optimizer, lr_schedule=lr_schedule,
-                       device=device, threads=threads, amp=amp, compile=compile, target=target, **overrides)
-    base.resolved()
+        model_list = [base.model or DEFAULT_MODEL.get(task, "mlp")]
     with console.status(f"loading {task}"):
-        get_dataset(task, data_dir)
+        get_dataset(task, base.data_dir)
     with step_progress() as on_step:
         folder, rows = compare(base, model_list, entries, seeds, run_dir, on_step)
     table = Table(title=f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}")
@@ -492,7 +451,7 @@ def fidelity_command(
 def plot_command(
     run_dir: Annotated[Optional[str], typer.Argument(help="A tune or evolve run folder.")] = None,
     config: Annotated[Optional[str], typer.Option("--config", "-c", help="Draw one exported activation instead.")] = None,
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config [default: beside the YAML].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config \\[default: beside the YAML].")] = None,
 ) -> None:
     """Write PNGs: the Pareto front, and f(x), f'(x) on [-4, 3] of the front against ReLU and GELU."""
     from pathlib import Path
