@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 import actsearch
+from actsearch import progress
 from actsearch.errors import ActsearchError
 
 app = typer.Typer(
@@ -190,7 +191,7 @@ def train_command(
     cfg = replace(base, activation=act).resolved()
     with console.status(f"loading {task}"):
         get_dataset(cfg.task, cfg.data_dir)
-    with epoch_progress(cfg.epochs) as advance:
+    with progress.epochs(console, cfg.epochs) as advance:
         result = train(cfg, callback=advance)
     if run_dir:
         append_result(run_dir, result.record())
@@ -199,28 +200,6 @@ def train_command(
     console.print(train_summary(result))
     if result.status == "diverged":
         err_console.print(f"[yellow]diverged:[/] {result.reason}")
-
-
-def epoch_progress(epochs: int):
-    """A context giving a per-epoch callback that advances a rich progress bar."""
-    import contextlib
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    @contextlib.contextmanager
-    def bar():
-        with Progress(
-            TextColumn("epochs"), BarColumn(), MofNCompleteColumn(), TextColumn("acc {task.fields[acc]}"),
-            TimeElapsedColumn(), console=console, transient=True,
-        ) as progress:
-            task_id = progress.add_task("train", total=epochs, acc="-")
-
-            def advance(epoch: int, acc: float) -> None:
-                progress.update(task_id, completed=epoch, acc=f"{acc:.2f}%")
-
-            yield advance
-
-    return bar()
 
 
 Objectives = Annotated[str, typer.Option(help="accuracy,COST with COST one of activation_flops, model_flops, latency, dead_ratio.")]
@@ -259,38 +238,10 @@ def tune_command(
     )
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with search_progress() as (on_progress, on_stop):
+    with progress.trials(console) as (on_progress, on_stop):
         search, analysis = tune(settings, progress=on_progress, on_stop_request=on_stop)
     console.print(front_table(analysis))
     console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
-
-
-def search_progress():
-    """A rich bar of trials done, best accuracy and front size; returns (update, on_stop) hooks."""
-    import contextlib
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    @contextlib.contextmanager
-    def bar():
-        with Progress(
-            TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("best {task.fields[best]}  front {task.fields[front]}"), TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task_id = progress.add_task("search", total=None, best="-", front=0)
-
-            def update(state: dict) -> None:
-                best = "-" if state["best_acc"] is None else f"{state['best_acc']:.2f}%"
-                progress.update(task_id, completed=state["done"], total=state["total"], best=best,
-                                front=state["front"])
-
-            def on_stop() -> None:
-                progress.console.print("[yellow]Ctrl-C: stopping after the current trial (Ctrl-C again to abort)[/]")
-
-            yield update, on_stop
-
-    return bar()
 
 
 @app.command("evolve")
@@ -311,8 +262,6 @@ def evolve_command(
     base: Any = None,
 ) -> None:
     """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same report and export as tune."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from actsearch.report import front_table, logbook_table
     from actsearch.search.evolve import EvolveSettings, evolve
     from actsearch.trainer import get_dataset
@@ -324,46 +273,11 @@ def evolve_command(
     )
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with Progress(
-        TextColumn("generation {task.fields[gen]}/" + str(generations)), BarColumn(), MofNCompleteColumn(),
-        TextColumn("front {task.fields[front]}  hypervolume {task.fields[hv]}"), TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task_id = bar.add_task("evolve", total=population, gen=0, front="-", hv="-")
-
-        def update(state: dict) -> None:
-            fields = {"gen": state.get("generation", 0)}
-            if "hypervolume" in state:
-                fields.update(front=state["front"], hv=f"{state['hypervolume']:,.0f}")
-            bar.update(task_id, completed=state.get("done", 0), total=state.get("total") or population, **fields)
-
-        def on_stop() -> None:
-            bar.console.print("[yellow]Ctrl-C: stopping after the current generation (Ctrl-C again to abort)[/]")
-
+    with progress.generations(console, generations, population) as (update, on_stop):
         search, analysis, logbook = evolve(settings, progress=update, on_stop_request=on_stop)
     console.print(logbook_table(logbook, analysis.objective))
     console.print(front_table(analysis))
     console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
-
-
-def step_progress():
-    """A rich bar for a fixed list of training jobs; yields on_step(description, step, total)."""
-    import contextlib
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    @contextlib.contextmanager
-    def bar():
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            task_id = progress.add_task("training", total=None)
-
-            def on_step(description: str, step: int, total: int) -> None:
-                progress.update(task_id, description=description, completed=step - 1, total=total)
-
-            yield on_step
-
-    return bar()
 
 
 @app.command("compare")
@@ -399,7 +313,7 @@ def compare_command(
         model_list = [base.model or DEFAULT_MODEL.get(task, "mlp")]
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with step_progress() as on_step:
+    with progress.steps(console) as on_step:
         folder, rows = compare(base, model_list, entries, seeds, run_dir, on_step)
     table = Table(title=f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}")
     for h in headers(target):
@@ -433,7 +347,7 @@ def fidelity_command(
     base = TrainConfig(task=task, model=model, seed=seed, data_dir=data_dir, device=device, threads=threads)
     with console.status(f"loading {task}"):
         get_dataset(task, data_dir)
-    with step_progress() as on_step:
+    with progress.steps(console) as on_step:
         result = fidelity(base, space, candidates, low, high, run_dir, on_step)
     table = Table(title=f"Proxy fidelity on {task}: {low} vs {high} - {result.run_dir}")
     for col in ("candidate", f"{low} acc %", f"{high} acc %"):
