@@ -71,7 +71,8 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
     """
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
-        if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()):
+        # Hidden files are our own temporaries and lock, e.g. of a process starting beside this one.
+        if run_dir.exists() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
             raise RunDirError(f"{run_dir} exists and is not an actsearch run folder; choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / SNAPSHOT, yaml.safe_dump(
@@ -90,7 +91,7 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: writers may race
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()

@@ -31,7 +31,16 @@ from actsearch.activations import ACTIVATIONS, validate_config
 from actsearch.activations.registry import read_yaml
 from actsearch.errors import ConfigError
 
-SHIPPED = Path(__file__).resolve().parent.parent / "search_spaces"
+def _shipped_folder() -> Path:
+    """search_spaces/ beside the package (a checkout, an editable install), else where a wheel
+    puts the data files (``share/actsearch/search_spaces`` under the environment's prefix)."""
+    import sys
+
+    beside = Path(__file__).resolve().parent.parent / "search_spaces"
+    return beside if beside.is_dir() else Path(sys.prefix) / "share" / "actsearch" / "search_spaces"
+
+
+SHIPPED = _shipped_folder()
 TOP_KEYS = {"name", "description", "activation", "fixed", "switches", "params", "warm_start"}
 SPEC_KEYS = {"float": {"type", "low", "high", "log", "step", "when"},
              "int": {"type", "low", "high", "log", "step", "when"},

@@ -192,3 +192,55 @@ def test_spaces_command_lists_shipped_spaces():
     assert result.exit_code == 0
     for name in ("bounded_negative", "r_relu", "sr_relu", "n_relu", "crrelu"):
         assert name in result.output
+
+
+def test_ctrl_c_finishes_the_trial_and_prints_the_report(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "actsearch", "tune", "--task", "digits", "--budget", "full", "--epochs", "20",
+           "--threads", "1", "--trials", "200", "--no-prune", "--confirm", "0", "--run-dir", str(run)]
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 120
+    while len(search_trials(run)) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "stopping after the current trial" in out and "Pareto front" in out and "Traceback" not in out
+    states = [t.state for t in study_of(run).trials]
+    assert optuna.trial.TrialState.RUNNING not in states and optuna.trial.TrialState.FAIL not in states
+
+
+def test_two_processes_share_one_journal_study(tmp_path):
+    run, journal = tmp_path / "run", tmp_path / "study.log"
+    cmd = [sys.executable, "-m", "actsearch", "tune", "--task", "digits", "--budget", "tiny", "--threads", "1",
+           "--trials", "8", "--confirm", "0", "--no-prune", "--storage", f"journal:{journal}", "--study", "shared",
+           "--run-dir", str(run)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name="shared", storage=storage)
+    complete = {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+    assert len(complete) >= 8
+    trials = search_trials(run)
+    assert len(trials) == len(set(trials)) and set(trials) == complete  # none lost, none twice
+
+
+def test_other_objectives(tmp_path):
+    for objective in ("dead_ratio", "model_flops", "latency"):
+        run = tmp_path / objective
+        result = invoke("tune", *FAST, "--trials", "3", "--confirm", "0", "--objectives", f"accuracy,{objective}",
+                        "--run-dir", str(run))
+        assert result.exit_code == 0, result.output
+        assert f"accuracy vs {objective}" in result.output
+        assert all(t.values[1] >= 0 for t in study_of(run).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    bad = invoke("tune", *FAST, "--objectives", "accuracy,speed", "--run-dir", str(tmp_path / "bad"))
+    assert bad.exit_code == 2 and "accuracy,COST" in bad.output
+
+
+def test_timeout_stops_starting_trials(tmp_path):
+    result = invoke("tune", *FAST, "--trials", "1000", "--timeout", "1", "--confirm", "0", "--run-dir",
+                    str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert 1 <= len(search_trials(tmp_path / "run")) < 1000

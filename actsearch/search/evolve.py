@@ -215,8 +215,8 @@ def load_checkpoint(path, space: SearchSpace, rng):
 class _Scorer:
     """Evaluates genomes through ``map``, never training one activation config twice."""
 
-    def __init__(self, search: Search, mapper: Callable):
-        self.search, self.map = search, mapper
+    def __init__(self, search: Search, toolbox: base.Toolbox):
+        self.search, self.map = search, toolbox.map  # builtin map, or a process pool's
         records, _ = read_results(search.run_dir)
         self.cache = {candidate_key(r["activation_config"]): r for r in records if r.get("role") == "search"}
         self.next_trial = 1 + max((r["trial"] for r in records if r.get("role") == "search"), default=-1)
@@ -283,7 +283,8 @@ def evolve(settings: EvolveSettings, progress: Callable[[dict[str, Any]], None] 
     try:
         with RunLock(search.run_dir), GracefulStop(on_stop_request) as stop:
             search.ensure_baseline()
-            scorer = _Scorer(search, pool.map if pool else map)
+            toolbox.register("map", pool.map if pool else map)
+            scorer = _Scorer(search, toolbox)
 
             def tick(state: dict[str, Any]) -> Callable[[], None]:
                 def done() -> None:

@@ -160,8 +160,8 @@ def tune(settings: TuneSettings, progress: Callable[[dict[str, Any]], None] | No
         study = _study(settings, search, 0)
         if lock is not None and lock.stale:
             _fail_stale(study, search)
-        elif not local:
-            optuna.storages.fail_stale_trials(study)
+        elif not local and isinstance(study._storage, optuna.storages.RDBStorage):
+            optuna.storages.fail_stale_trials(study)  # heartbeats (see _storage) tell dead workers
         search.ensure_baseline()
         if settings.warm_start and not study.trials:
             for point in search.space.warm_start:
