@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--activation", default="sr_relu")
     args = parser.parse_args()
-    print(f"| task | model | budget | train images | epochs | width | s per trial | test acc % |")
+    print("| task | model | budget | train images | epochs | width | s per trial | test acc % |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:

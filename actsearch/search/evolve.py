@@ -231,21 +231,21 @@ class _Scorer:
     def evaluate(self, population, on_done: Callable[[], None] | None = None) -> int:
         """Give every invalid individual its fitness; return how many candidates were trained."""
         invalid = [ind for ind in population if not ind.fitness.valid]
-        configs = {}
+        keys, configs = [], {}
         for ind in invalid:
-            act = self.search.space.to_activation(decode(self.search.space, ind))
-            configs.setdefault(candidate_key(act), (act, decode(self.search.space, ind)))
-        todo = [(k, v) for k, v in configs.items() if k not in self.cache]
-        base_cfg, objective = self.search.evaluator.base, self.search.objective
-        for (key, (act, params)), record in zip(
-                todo, self.map(_evaluate_worker, [(base_cfg, objective, act) for _, (act, _) in todo])):
+            params = decode(self.search.space, ind)
+            act = self.search.space.to_activation(params)
+            keys.append(candidate_key(act))
+            configs.setdefault(keys[-1], (act, params))
+        todo = [(key, act, params) for key, (act, params) in configs.items() if key not in self.cache]
+        jobs = [(self.search.evaluator.base, self.search.objective, act) for _, act, _ in todo]
+        for (key, _, params), record in zip(todo, self.map(_evaluate_worker, jobs)):
             self.cache[key] = self.search.record(record, role="search", trial=self.next_trial, params=params)
             self.next_trial += 1
             if on_done:
                 on_done()
-        for ind in invalid:
-            act = self.search.space.to_activation(decode(self.search.space, ind))
-            ind.fitness.values = self.fitness(self.cache[candidate_key(act)])
+        for ind, key in zip(invalid, keys):
+            ind.fitness.values = self.fitness(self.cache[key])
         return len(todo)
 
 
@@ -283,7 +283,7 @@ def evolve(settings: EvolveSettings, progress: Callable[[dict[str, Any]], None] 
     try:
         with RunLock(search.run_dir), GracefulStop(on_stop_request) as stop:
             search.ensure_baseline()
-            toolbox.register("map", pool.map if pool else map)
+            toolbox.register("map", pool.imap if pool else map)  # imap: results stream, in order
             scorer = _Scorer(search, toolbox)
 
             def tick(state: dict[str, Any]) -> Callable[[], None]:
