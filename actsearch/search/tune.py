@@ -122,7 +122,7 @@ def _fail_stale(study: optuna.Study, search: Search) -> int:
 
 
 def _run_worker(settings: TuneSettings, search: Search, worker: int, stop: GracefulStop,
-                on_trial: Callable[[optuna.Study], None] | None = None) -> None:
+                on_trial: Callable[[optuna.Study], None] | None = None, n_trials: int | None = None) -> None:
     study = _study(settings, search, worker)
 
     def after_trial(study: optuna.Study, trial) -> None:
@@ -134,8 +134,8 @@ def _run_worker(settings: TuneSettings, search: Search, worker: int, stop: Grace
 
     if len(study.get_trials(deepcopy=False, states=FINISHED)) >= settings.trials:
         return
-    study.optimize(_objective(search, study), timeout=settings.timeout, callbacks=[after_trial],
-                   gc_after_trial=False)
+    study.optimize(_objective(search, study), n_trials=n_trials, timeout=settings.timeout,
+                   callbacks=[after_trial], gc_after_trial=False)
 
 
 def _worker_process(settings: TuneSettings, worker: int) -> None:
@@ -180,7 +180,13 @@ def tune(settings: TuneSettings, progress: Callable[[dict[str, Any]], None] | No
             if settings.workers == 1:
                 _run_worker(settings, search, 0, stop, report_progress)
             else:
-                _run_pool(settings, search, study, stop, report_progress)
+                # SQLite ignores Optuna's SELECT ... FOR UPDATE, so two processes can pop one
+                # enqueued trial (optuna#4002): run the warm-start points here, before the pool.
+                waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+                if waiting:
+                    _run_worker(settings, search, 0, stop, report_progress, n_trials=waiting)
+                if not stop.requested:
+                    _run_pool(settings, search, study, stop, report_progress)
             interrupted = stop.requested
         if not interrupted:
             search.confirm_front()
