@@ -8,6 +8,7 @@ generator, so every activation trained with one seed sees exactly the same batch
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -189,6 +190,11 @@ class DeadUnitMeter:
         return dead / total if total else 0.0
 
 
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast, or nothing: even a disabled autocast context costs time on every step."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, amp: bool, device: torch.device, dead: bool = False):
     """(accuracy %, mean loss, dead ratio or None) on a whole split, in eval mode."""
@@ -198,7 +204,7 @@ def evaluate(model: nn.Module, batches: Batches, amp: bool, device: torch.device
     n = len(batches)
     for start in range(0, n, 1024):
         idx = torch.arange(start, min(start + 1024, n), device=batches.y.device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with autocast(device, amp):
             logits = model(batches.get(idx))
         y = batches.y[idx]
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
@@ -259,7 +265,7 @@ def train(
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            with autocast(device, cfg.amp):
                 loss = F.cross_entropy(model(xb).float(), train_b.y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
