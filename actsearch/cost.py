@@ -162,6 +162,7 @@ class ModelCost:
     activation_flops: int  # per sample, forward at inference, FLOP equivalents
     activation_flops_train: int  # per sample, forward in training mode
     params: int
+    activation_elements: int  # per sample, through all activation sites
 
 
 def measure(model: nn.Module, example: torch.Tensor, config: Mapping[str, Any] | str) -> ModelCost:
@@ -175,6 +176,7 @@ def measure(model: nn.Module, example: torch.Tensor, config: Mapping[str, Any] |
         activation_flops=elements * activation_cost(config, training=False).flops,
         activation_flops_train=elements * activation_cost(config, training=True).flops,
         params=parameter_count(model),
+        activation_elements=elements,
     )
 
 

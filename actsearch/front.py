@@ -89,6 +89,10 @@ def analyse(run_dir: str | Path) -> RunAnalysis:
     if snapshot is None:
         raise RunDirError(f"{run_dir} is not an actsearch run folder (no run.yaml); pass a folder that "
                           "`actsearch tune` or `actsearch evolve` wrote")
+    if snapshot.get("command") not in ("tune", "evolve"):
+        hint = " (its table is comparison.md)" if snapshot.get("command") == "compare" else ""
+        raise RunDirError(f"{run_dir} holds an `actsearch {snapshot.get('command')}` run{hint}, not a search; "
+                          "report, export and plot read tune and evolve runs")
     settings = snapshot["settings"]
     objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
     records, bad = read_results(run_dir)

@@ -241,8 +241,7 @@ def train(
     ).to(device)
     costs = cost.measure(model, train_b.get(torch.arange(2, device=device)), cfg.activation)
     if cfg.compile is None:
-        elements = cost.activation_elements(model, train_b.get(torch.arange(1, device=device)))
-        cfg = replace(cfg, compile=elements * cfg.batch_size >= COMPILE_MIN_ELEMENTS)
+        cfg = replace(cfg, compile=costs.activation_elements * cfg.batch_size >= COMPILE_MIN_ELEMENTS)
     kernels.set_compile(cfg.compile)
     optimizer = _make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_b) / cfg.batch_size)

@@ -103,3 +103,14 @@ def test_plot_run_and_config(tmp_path):
     w, h = png_size(tmp_path / "best.png")
     assert w > 400 and h > 300
     assert invoke("plot").exit_code == 2
+
+
+def test_report_refuses_a_compare_folder(tmp_path):
+    run = tmp_path / "cmp"
+    assert invoke("compare", "--activations", "relu", "--seeds", "1", "--budget", "tiny", "--threads", "1",
+                  "--run-dir", str(run)).exit_code == 0
+    for command in (["report", str(run)], ["export", str(run)], ["plot", str(run)]):
+        result = invoke(*command)
+        assert result.exit_code == 2 and "comparison.md" in result.output, command
+    missing = invoke("report", str(tmp_path / "nothing"))
+    assert missing.exit_code == 2 and "not an actsearch run folder" in missing.output

@@ -244,3 +244,12 @@ def test_timeout_stops_starting_trials(tmp_path):
                     str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     assert 1 <= len(search_trials(tmp_path / "run")) < 1000
+
+
+@pytest.mark.parametrize("url, message", [
+    ("redis://localhost", "give an Optuna RDB URL"),
+    ("sqlite:////nonexistent-dir/x/study.db", "cannot open the study"),
+])
+def test_bad_storage_is_one_clear_line(tmp_path, url, message):
+    result = invoke("tune", *FAST, "--storage", url, "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

@@ -62,15 +62,25 @@ def _storage(settings: TuneSettings, search: Search):
 
 
 def _study(settings: TuneSettings, search: Search, worker: int) -> optuna.Study:
+    import sqlalchemy.exc
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    where = settings.storage or "the run folder's study.db"
     try:
         return optuna.create_study(
             storage=_storage(settings, search), study_name=settings.study, load_if_exists=True,
             directions=["maximize", "minimize"], sampler=SAMPLERS[settings.sampler](settings.seed + worker),
         )
+    except ImportError as exc:
+        raise ConfigError(f"--storage {where}: {exc}; install the database driver (e.g. pip install "
+                          "psycopg2-binary for PostgreSQL, pymysql for MySQL)") from None
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot open the study in {where}: {first}; check the URL and that the "
+                          "database server is running") from None
     except ValueError as exc:  # e.g. an existing study with other directions
-        raise ConfigError(f"cannot open study '{settings.study}': {exc}") from None
+        raise ConfigError(f"cannot open study '{settings.study}' in {where}: {exc}") from None
 
 
 def _suggest(trial: optuna.Trial) -> Callable[[Dimension], Any]:
