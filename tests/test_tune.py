@@ -45,7 +45,7 @@ def test_tune_end_to_end_report_and_export(tmp_path):
     assert study.trials[1].params["alpha"] == 0.5 and study.trials[1].params["T"] == 1.0
     assert all("activation" in t.user_attrs for t in study.trials)
     records, _ = read_results(run)
-    assert sum(r["role"] == "baseline" for r in records) == 1
+    assert sorted(r["seed"] for r in records if r["role"] == "baseline") == [0, 1]  # + 1 confirm seed
     analysis = analyse(run)
     assert all(len(c.accs) == 2 for c in analysis.front)  # search seed + 1 confirmation
     # report again on demand
@@ -253,3 +253,12 @@ def test_timeout_stops_starting_trials(tmp_path):
 def test_bad_storage_is_one_clear_line(tmp_path, url, message):
     result = invoke("tune", *FAST, "--storage", url, "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_every_front_member_ends_confirmed(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("tune", *FAST, "--trials", "12", "--confirm", "2", "--run-dir", str(run)).exit_code == 0
+    front = analyse(run).front
+    assert front and all(len(c.accs) == 3 for c in front)
+    records, _ = read_results(run)
+    assert sorted(r["seed"] for r in records if r["role"] == "baseline") == [0, 1, 2]

@@ -61,20 +61,29 @@ class Search:
             self.record(self.evaluator.score({"name": "relu"}), role="baseline", trial=None)
 
     def confirm_front(self, on_step: Callable[[str], None] | None = None) -> RunAnalysis:
-        """Re-train each front member with ``confirm`` more seeds (skipping those already done)."""
-        analysis = analyse(self.run_dir)
-        records, _ = read_results(self.run_dir)
-        done = {(r.get("trial"), r.get("seed")) for r in records if r.get("role") == "confirm"}
+        """Re-train each front member with ``confirm`` more seeds (skipping those already done).
+
+        Confirmation moves means, and a lower mean can let a not yet confirmed trial onto the
+        front, so this repeats until every member of the front has all its seeds.
+        """
         confirm = Evaluator(self.base, self.objective, prune=False)
-        for member in analysis.front:
-            for k in range(1, self.settings.confirm + 1):
-                seed = self.base.seed + k
-                if (member.trial, seed) in done:
-                    continue
+        seeds = [self.base.seed + k for k in range(1, self.settings.confirm + 1)]
+        # The ReLU reference gets the same seeds, so "vs ReLU" compares means over equal seeds.
+        baseline_seeds = {r.get("seed") for r in read_results(self.run_dir)[0] if r.get("role") == "baseline"}
+        for seed in seeds:
+            if seed not in baseline_seeds:
+                self.record(confirm.score({"name": "relu"}, seed=seed), role="baseline", trial=None)
+        while True:
+            analysis = analyse(self.run_dir)
+            records, _ = read_results(self.run_dir)
+            done = {(r.get("trial"), r.get("seed")) for r in records if r.get("role") == "confirm"}
+            todo = [(m, s) for m in analysis.front for s in seeds if (m.trial, s) not in done]
+            if not todo:
+                return analysis
+            for member, seed in todo:
                 if on_step:
                     on_step(f"confirming trial {member.trial} with seed {seed}")
                 self.record(confirm.score(member.activation, seed=seed), role="confirm", trial=member.trial)
-        return analyse(self.run_dir)
 
 
 class GracefulStop:
