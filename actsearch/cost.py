@@ -180,13 +180,6 @@ def measure(model: nn.Module, example: torch.Tensor, config: Mapping[str, Any] |
     )
 
 
-def describe_family_costs() -> list[tuple[str, OpCount, OpCount]]:
-    """(name, inference, training) for every registered activation at its defaults."""
-    from actsearch.activations import ACTIVATIONS
-
-    return [(n, activation_cost(n), activation_cost(n, training=True)) for n in ACTIVATIONS]
-
-
 __all__ = [
     "COST_TABLE",
     "ModelCost",

@@ -42,10 +42,6 @@ def set_compile(enabled: bool) -> None:
     _compile_enabled = bool(enabled)
 
 
-def compile_enabled() -> bool:
-    return _compile_enabled
-
-
 _MASK32 = 0xFFFFFFFF
 
 
