@@ -262,3 +262,16 @@ def test_every_front_member_ends_confirmed(tmp_path):
     assert front and all(len(c.accs) == 3 for c in front)
     records, _ = read_results(run)
     assert sorted(r["seed"] for r in records if r["role"] == "baseline") == [0, 1, 2]
+
+
+def test_pruning_path_is_taken_and_recorded(tmp_path):
+    run = tmp_path / "run"
+    result = invoke("tune", "--task", "digits", "--budget", "tiny", "--epochs", "4", "--threads", "1",
+                    "--trials", "14", "--confirm", "0", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    pruned = study_of(run).get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert pruned  # some candidate fell below the median curve
+    records = {r["trial"]: r for r in read_results(run)[0] if r.get("role") == "search"}
+    for t in pruned:
+        assert records[t.number]["status"] == "pruned" and len(records[t.number]["curve"]) < 4
+    assert analyse(run).counts["pruned"] == len(pruned)
