@@ -102,12 +102,13 @@ def _fmt(v: Any) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
+    from actsearch.errors import ConfigError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from actsearch.errors import ConfigError
-
-        raise ConfigError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available[name]:
+        raise ConfigError(f"--device {name} was asked for but this machine has none; use --device auto or cpu")
     return torch.device(name)
 
 

@@ -108,3 +108,35 @@ def test_genome_round_trip_every_dimension_kind():
     assert back.keys() == point.keys()
     for k, v in point.items():
         assert back[k] == pytest.approx(v) if isinstance(v, float) else back[k] == v
+
+
+def test_ctrl_c_stops_after_the_generation_and_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "actsearch", "evolve", "--task", "digits", "--budget", "full", "--epochs", "10",
+           "--population", "4", "--generations", "50", "--confirm", "0", "--threads", "1", "--run-dir", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.time() + 120
+    while not (run / CHECKPOINT).exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "stopping after the current generation" in out and "NSGA-II logbook" in out
+    stopped_at = json.loads((run / CHECKPOINT).read_text())["generation"]
+    assert stopped_at < 50
+    result = invoke("evolve", "--task", "digits", "--budget", "full", "--epochs", "10", "--population", "4",
+                    "--generations", str(stopped_at + 1), "--confirm", "0", "--threads", "1", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / CHECKPOINT).read_text())["generation"] == stopped_at + 1
+
+
+def test_unavailable_device_is_one_clear_line():
+    result = invoke("train", "--device", "mps", "--budget", "tiny")
+    assert result.exit_code == 2 and "--device mps" in result.output
