@@ -99,8 +99,12 @@ class TrainConfig:
             value = getattr(out, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if out.width <= 0 or out.lr <= 0 or out.weight_decay < 0:
-            raise ConfigError("--width and --lr must be > 0 and --weight-decay >= 0")
+        for name, value, ok, rule in (("width", out.width, out.width > 0, "> 0"), ("lr", out.lr, out.lr > 0, "> 0"),
+                                      ("target", out.target, 0 < out.target <= 100, "in (0, 100]")):
+            if not ok:
+                raise ConfigError(f"--{name} must be {rule}, got {value}")
+        if out.weight_decay < 0:
+            raise ConfigError(f"weight decay must be >= 0, got {out.weight_decay}")
         return out
 
     def to_dict(self) -> dict[str, Any]:

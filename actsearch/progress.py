@@ -13,9 +13,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
+class _LazyProgress(Progress):
+    """Shown from its first update on, so an error raised while a command sets up prints alone."""
+
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live.is_started:
+            self.stop()
+
+    def update(self, *args, **kwargs) -> None:
+        if not self.live.is_started:
+            self.start()
+        super().update(*args, **kwargs)
+
+
 def _bar(console: Console, label: str, fields: str, transient: bool) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(fields),
-                    TimeElapsedColumn(), console=console, transient=transient)
+    return _LazyProgress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(fields),
+                         TimeElapsedColumn(), console=console, transient=transient)
 
 
 def _stop_notice(progress: Progress, unit: str) -> Callable[[], None]:
