@@ -130,7 +130,7 @@ def test_gradcheck_every_kernel_variant(shape, eps_mode):
     # Keep away from the kinks (x = 0, x = -T), where finite differences straddle two pieces.
     x = torch.linspace(-3, 3, 61, dtype=torch.float64)
     x = x[(x.abs() > 0.02) & ((x + 1.3).abs() > 0.02)].clone().requires_grad_()
-    inputs = (x, m._params, m.eps, m._sigma, m.shape, m.use_eps, False, m._scalars)
+    inputs = (x, m._params, m.eps, m._sigma, m.shape, m.use_eps, False, (*m._scalars, 0.0))
     assert torch.autograd.gradcheck(kernels.BoundedNegativeFunction.apply, inputs)
     kernels.set_compile(True)
     try:

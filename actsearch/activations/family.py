@@ -107,7 +107,8 @@ class BoundedNegative(Activation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_noise = self.training and self.sigma_t > 0.0
         return kernels.bounded_negative(
-            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise, self._scalars
+            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise,
+            (*self._scalars, self.sigma_t),
         )
 
 

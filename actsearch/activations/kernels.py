@@ -199,8 +199,8 @@ class BoundedNegativeFunction(torch.autograd.Function):
     """f(x) = base(x) + eps * x * exp(-x^2 / 2) + [x <= 0] * N(0, sigma^2), closed-form backward.
 
     ``params`` holds (alpha, T, c2, c3) of the base as a tensor (compiled bodies) and
-    ``scalars`` the same as Python floats (eager bodies); ``eps`` and ``sigma`` are 0-d tensors
-    (``eps`` may be a learnable parameter), ``sigma_t`` the current sigma as a float. The noise
+    ``scalars`` the same as Python floats plus the current sigma (eager bodies); ``eps`` and
+    ``sigma`` are 0-d tensors (``eps`` may be a learnable parameter). The noise
     has no gradient with respect to x, as in the N-ReLU seed's ``torch.where(x > 0, x, noise)``.
     """
 
@@ -213,8 +213,8 @@ class BoundedNegativeFunction(torch.autograd.Function):
             e = eps.to(x.dtype) if use_eps else eps
             ctx.scalars = scalars
             ctx.save_for_backward(x, e)
-            sigma_t = float(sigma) if use_noise else 0.0
-            return _eager_forward(x, scalars, e, sigma_t, shape, use_eps, use_noise)
+            # scalars[4] is the module's current sigma as a float: no device sync to read it.
+            return _eager_forward(x, scalars[:4], e, scalars[4], shape, use_eps, use_noise)
         p = params.to(x.dtype)
         e = eps.to(x.dtype)
         save_x = shape == CUBIC or use_eps
@@ -233,7 +233,7 @@ class BoundedNegativeFunction(torch.autograd.Function):
         g = g.contiguous()
         if not ctx.compiled:
             x, e = ctx.saved_tensors
-            gx, geps = _eager_backward(g, x, ctx.scalars, e, ctx.shape, ctx.use_eps, ctx.eps_grad)
+            gx, geps = _eager_backward(g, x, ctx.scalars[:4], e, ctx.shape, ctx.use_eps, ctx.eps_grad)
         else:
             saved, e, p = ctx.saved_tensors
             if ctx.save_x:
@@ -253,6 +253,6 @@ def bounded_negative(
     shape: int,
     use_eps: bool,
     use_noise: bool,
-    scalars: tuple[float, float, float, float],
+    scalars: tuple[float, float, float, float, float],
 ) -> torch.Tensor:
     return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise, scalars)
