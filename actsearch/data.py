@@ -284,12 +284,25 @@ def _load_cifar(task: str, root: Path, download: bool) -> Dataset:
     return _dataset(task, tr_x, tr_y, te_x, te_y, classes, 1 / 255, augment=True, source=str(folder))
 
 
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract plain files and folders inside ``dest`` only (no links, no absolute or ../ paths)."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or root not in (target, *target.parents):
+            raise DataError(f"refusing to extract {member.name!r}: not a plain file inside the archive's folder")
+    tar.extractall(dest)
+
+
 def _extract(archive: Path, root: Path, folder_name: str) -> None:
     """Extract into a temporary folder, then rename: a crash never leaves a half folder."""
     with tempfile.TemporaryDirectory(dir=root, prefix=".extract-") as tmp:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(tmp, filter="data")
+                _safe_extract(tar, Path(tmp))
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DataError(f"{archive} cannot be extracted ({exc}); delete it and download it "
                             "again") from None
