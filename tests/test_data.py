@@ -147,3 +147,21 @@ def test_real_fashion_mnist_from_debian_package(tmp_path):
     d = load_task("fashion-mnist", tmp_path / "nothing-here", download=False)
     assert d.train_x.shape == (60000, 1, 28, 28) and d.test_x.shape == (10000, 1, 28, 28)
     assert np.bincount(d.train_y.numpy()).tolist() == [6000] * 10
+
+
+def test_archive_escaping_its_folder_is_refused(tmp_path, monkeypatch):
+    import io
+
+    archive = tmp_path / "server" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        payload = b"owned"
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    release = list(data.CIFAR_RELEASES["cifar10"])
+    release[0], release[1] = archive.as_uri(), md5(archive)
+    monkeypatch.setitem(data.CIFAR_RELEASES, "cifar10", tuple(release))
+    with pytest.raises(DataError):
+        load_task("cifar10", tmp_path / "dl" / "inner")
+    assert not (tmp_path / "dl" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
