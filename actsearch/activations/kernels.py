@@ -69,14 +69,8 @@ def hash_normal(like: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.283185307179586 * u2)
 
 
-def _make_kernels(
-    shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool, compiled: bool
-):
-    """Build the forward and backward bodies for one combination of static flags.
-
-    ``compiled`` only picks between two spellings of the region code that each backend turns
-    into fast code; the arithmetic is the same.
-    """
+def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
+    """Build the bodies ``torch.compile`` fuses, for one combination of static flags."""
 
     def forward(x, p, eps, sigma, seed):
         T = p[P_T]
@@ -93,20 +87,15 @@ def _make_kernels(
         if use_eps:
             y = y + eps * x * torch.exp(-0.5 * x * x)
         if use_noise:
-            noise = hash_normal(x, seed) if compiled else torch.randn_like(x)
-            y = y + torch.where(x <= 0, sigma * noise, 0.0)
+            y = y + torch.where(x <= 0, sigma * hash_normal(x, seed), 0.0)
         if save_x:
             return y, None
-        if not compiled:  # 1-byte passes, no int64 temporaries (x >= 0 implies x >= -T)
-            code = pos.to(torch.uint8)
-            return y, (code.add_(code) if shape == ZERO else code.add_(mid))
         # Inductor vectorizes int constants plus one cast; a bool->uint8 cast it does not.
         code = torch.where(pos, 2, 0 if shape == ZERO else torch.where(mid, 1, 0))
         return y, code.to(torch.uint8)
 
     def backward_code(g, code, p):
-        if compiled:  # Inductor compares int32 lanes 3x faster than uint8 ones
-            code = code.to(torch.int32)
+        code = code.to(torch.int32)  # Inductor compares int32 lanes 3x faster than uint8 ones
         return torch.where(code == 2, g, torch.where(code == 1, p[P_ALPHA] * g, 0.0))
 
     def backward_x(g, x, p, eps):
@@ -129,17 +118,15 @@ def _make_kernels(
     return forward, (backward_x if save_x else backward_code)
 
 
-def kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
-    key = (shape, use_eps, use_noise, save_x, eps_grad, _compile_enabled)
+def compiled_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
+    """The compiled forward and backward for one variant, compiled once per process."""
+    key = (shape, use_eps, use_noise, save_x, eps_grad)
     if key not in _kernel_cache:
         fwd, bwd = _make_kernels(*key)
-        if _compile_enabled:
-            # Every variant shares one code object, and Dynamo counts recompiles per code object:
-            # the default limit of 8 would silently send later variants back to eager.
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
-            fwd = torch.compile(fwd, dynamic=True)
-            bwd = torch.compile(bwd, dynamic=True)
-        _kernel_cache[key] = (fwd, bwd)
+        # Every variant shares one code object, and Dynamo counts recompiles per code object:
+        # the default limit of 8 would silently send later variants back to eager.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+        _kernel_cache[key] = (torch.compile(fwd, dynamic=True), torch.compile(bwd, dynamic=True))
     return _kernel_cache[key]
 
 
@@ -218,7 +205,7 @@ class BoundedNegativeFunction(torch.autograd.Function):
         p = params.to(x.dtype)
         e = eps.to(x.dtype)
         save_x = shape == CUBIC or use_eps
-        fwd, bwd = kernels(shape, use_eps, use_noise, save_x, eps_grad)
+        fwd, bwd = compiled_kernels(shape, use_eps, use_noise, save_x, eps_grad)
         # A fresh seed from torch's generator per call keeps compiled noise seed-reproducible.
         seed = torch.randint(0, 2**31, (), device=x.device) if use_noise else None
         # Detached, so requires_grad never differs between calls and forces a recompile.
