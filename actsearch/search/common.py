@@ -42,11 +42,10 @@ class Search:
     def __init__(self, command: str, settings: SearchSettings, backend: dict[str, Any]):
         self.settings = settings
         self.space = load_space(settings.space)
-        parse_objectives(settings.objectives)
-        self.objective = settings.objectives.split(",")[1]
+        self.objective = parse_objectives(settings.objectives)[1]
         self.base = settings.train.resolved()
         self.run_dir = Path(settings.run_dir) if settings.run_dir else new_run_dir(command, self.base.task)
-        self.resuming = open_run(self.run_dir, command, settings.identity(self.space, self.base, backend))
+        open_run(self.run_dir, command, settings.identity(self.space, self.base, backend))
         self.evaluator = Evaluator(self.base, self.objective, prune=settings.prune)
 
     def record(self, record: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -54,11 +53,13 @@ class Search:
         append_result(self.run_dir, record)
         return record
 
-    def ensure_baseline(self) -> None:
-        """Train ReLU once under the same settings: the report's accuracy reference."""
-        records, _ = read_results(self.run_dir)
-        if not any(r.get("role") == "baseline" for r in records):
-            self.record(self.evaluator.score({"name": "relu"}), role="baseline", trial=None)
+    def ensure_baseline(self, seeds: list[int] | None = None) -> None:
+        """Train ReLU under the same settings, once per seed (default: the search's seed): the
+        report's accuracy reference."""
+        done = {r.get("seed") for r in read_results(self.run_dir)[0] if r.get("role") == "baseline"}
+        for seed in seeds or [self.base.seed]:
+            if seed not in done:
+                self.record(self.evaluator.score({"name": "relu"}, seed=seed), role="baseline", trial=None)
 
     def confirm_front(self, on_step: Callable[[str], None] | None = None) -> RunAnalysis:
         """Re-train each front member with ``confirm`` more seeds (skipping those already done).
@@ -66,13 +67,8 @@ class Search:
         Confirmation moves means, and a lower mean can let a not yet confirmed trial onto the
         front, so this repeats until every member of the front has all its seeds.
         """
-        confirm = Evaluator(self.base, self.objective, prune=False)
         seeds = [self.base.seed + k for k in range(1, self.settings.confirm + 1)]
-        # The ReLU reference gets the same seeds, so "vs ReLU" compares means over equal seeds.
-        baseline_seeds = {r.get("seed") for r in read_results(self.run_dir)[0] if r.get("role") == "baseline"}
-        for seed in seeds:
-            if seed not in baseline_seeds:
-                self.record(confirm.score({"name": "relu"}, seed=seed), role="baseline", trial=None)
+        self.ensure_baseline(seeds)  # the same seeds, so "vs ReLU" compares means over equal seeds
         while True:
             analysis = analyse(self.run_dir)
             records, _ = read_results(self.run_dir)
@@ -83,7 +79,8 @@ class Search:
             for member, seed in todo:
                 if on_step:
                     on_step(f"confirming trial {member.trial} with seed {seed}")
-                self.record(confirm.score(member.activation, seed=seed), role="confirm", trial=member.trial)
+                # No history: score() never prunes a confirmation.
+                self.record(self.evaluator.score(member.activation, seed=seed), role="confirm", trial=member.trial)
 
 
 class GracefulStop:
