@@ -23,7 +23,7 @@ Every problem is a ConfigError naming the file and the key.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class SearchSpace:
     dimensions: tuple[Dimension, ...]  # switches first, then params, in sampling order
     warm_start: tuple[dict[str, Any], ...]
     source: str
+    definition: dict[str, Any]  # the parsed YAML, recorded in each run's snapshot
 
     def to_activation(self, values: dict[str, Any]) -> dict[str, Any]:
         """The activation config of one point (switch values dropped)."""
@@ -96,9 +97,6 @@ class SearchSpace:
             if d.active(values):
                 values[d.name] = suggest(d)
         return values
-
-    def to_dict(self) -> dict[str, Any]:
-        return read_yaml(self.source, "search space") if Path(self.source).is_file() else {}
 
 
 def shipped_spaces() -> dict[str, Path]:
@@ -208,13 +206,14 @@ def parse_space(data: Any, source: str) -> SearchSpace:
         dimensions=tuple(dims),
         warm_start=(),
         source=source,
+        definition=data,
     )
     warm = data.get("warm_start") or []
     if not isinstance(warm, list):
         raise fail("warm_start", "must be a list of points")
     for i, point in enumerate(warm):
         _check_point(space, point, f"warm_start[{i}]", fail)
-    return SearchSpace(**{**space.__dict__, "warm_start": tuple(warm)})
+    return replace(space, warm_start=tuple(warm))  # points checked against the space above
 
 
 def _parse_when(when, dims: list[Dimension], key: str, fail) -> dict[str, tuple[Any, ...]]:

@@ -32,7 +32,7 @@ class SearchSettings:
         train = asdict(train)
         for volatile in ("threads", "device", "data_dir", "compile"):  # may change between sessions
             train.pop(volatile, None)
-        return {"space": space.name, "space_definition": space.to_dict(), "objectives": self.objectives,
+        return {"space": space.name, "space_definition": space.definition, "objectives": self.objectives,
                 "seed": self.seed, "train": train, **backend}
 
 
