@@ -145,7 +145,7 @@ def row_cells(row: Row, target: float) -> list[str]:
         row.model, row.label, _pm(row.mean_std("test_acc"), ".2f"),
         f"{_pm(row.mean_std('epoch_to_target'), '.1f')} ({len(reached)}/{len(row.records)})" if row.records else "-",
         _pm(row.mean_std("test_loss"), ".4f"), _pm(row.mean_std("dead_ratio"), ".3f"),
-        f"{first.get('flops', 0) - first.get('activation_flops', 0):,}" if first else "-",
+        f"{first['model_flops']:,}" if first else "-",
         f"{first.get('activation_flops', 0):,}" if first else "-", p, str(len(row.records)),
     ]
 

@@ -22,7 +22,7 @@ def export(analysis: RunAnalysis, how: str, out: str | Path) -> dict[str, Any]:
             "seeds": len(c.accs),
             analysis.objective: c.cost,
             "activation_flops": r.get("activation_flops"),
-            "model_flops": r.get("flops", 0) - r.get("activation_flops", 0),
+            "model_flops": r.get("model_flops"),
             "dead_ratio": r.get("dead_ratio"),
         },
         "provenance": {

@@ -48,7 +48,7 @@ def front_table(analysis) -> Table:
         delta = "-" if analysis.baseline_acc is None else f"{c.acc_mean - analysis.baseline_acc:+.2f}"
         row = ["knee" if c is analysis.knee else "", str(c.trial), c.label,
                f"{c.acc_mean:.2f} ± {c.acc_std:.2f}", str(len(c.accs)), f"{r.get('activation_flops', 0):,}",
-               f"{r.get('flops', 0) - r.get('activation_flops', 0):,}",
+               f"{r['model_flops']:,}",
                "-" if r.get("dead_ratio") is None else f"{r['dead_ratio']:.3f}", delta]
         if analysis.objective not in ("activation_flops", "model_flops"):
             row.append(f"{c.cost:.4g}")
