@@ -16,7 +16,7 @@ import torch
 
 from actsearch.activations import build_activation
 from actsearch.config import TrainConfig
-from actsearch.errors import ConfigError
+from actsearch.errors import ActsearchError, ConfigError
 from actsearch.trainer import TrainResult, train
 
 COSTS = {  # name: (results.jsonl field, unit)
@@ -64,13 +64,19 @@ class Evaluator:
 
     def score(self, activation: dict[str, Any], seed: int | None = None,
               history: list[list[float]] | None = None) -> dict[str, Any]:
-        """Train one candidate; return its results.jsonl record (status ok, pruned or diverged).
+        """Train one candidate; return its results.jsonl record (status ok, pruned, diverged or
+        failed: a crash in one candidate must not end a search, a user error still does).
 
         ``history``: accuracy curves of earlier finished candidates, for the median pruning rule.
         """
         cfg = replace(self.base, activation=activation, seed=self.base.seed if seed is None else seed)
         callback = self._pruner(history) if self.prune and history else None
-        result: TrainResult = train(cfg, callback=callback)
+        try:
+            result: TrainResult = train(cfg, callback=callback)
+        except ActsearchError:
+            raise
+        except Exception as exc:
+            return {"activation_config": activation, "seed": cfg.seed, "status": "failed", "reason": repr(exc)}
         record = result.record()
         if self.objective == "latency":
             record["latency_us"] = activation_latency_us(record["activation_config"])

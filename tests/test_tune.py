@@ -275,3 +275,23 @@ def test_pruning_path_is_taken_and_recorded(tmp_path):
     for t in pruned:
         assert records[t.number]["status"] == "pruned" and len(records[t.number]["curve"]) < 4
     assert analyse(run).counts["pruned"] == len(pruned)
+
+
+def test_a_crashing_candidate_fails_alone(tmp_path, monkeypatch):
+    import actsearch.objectives as objectives
+
+    real_train = objectives.train
+
+    def flaky(cfg, callback=None):
+        if cfg.activation.get("shape") == "linear":
+            raise RuntimeError("boom")
+        return real_train(cfg, callback=callback)
+
+    monkeypatch.setattr(objectives, "train", flaky)
+    run = tmp_path / "run"
+    result = invoke("tune", *FAST, "--trials", "4", "--confirm", "0", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    failed = [r for r in read_results(run)[0] if r.get("status") == "failed"]
+    assert failed and all("boom" in r["reason"] for r in failed)
+    states = [t.state for t in study_of(run).trials]
+    assert optuna.trial.TrialState.FAIL in states and states.count(optuna.trial.TrialState.COMPLETE) >= 4

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from deap import base, creator, tools
 
-from actsearch.errors import ActsearchError, ConfigError, RunDirError
+from actsearch.errors import ConfigError, RunDirError
 from actsearch.front import RunAnalysis, analyse
 from actsearch.objectives import Evaluator, cost_value
 from actsearch.results import read_results
@@ -144,12 +144,7 @@ def make_toolbox(space: SearchSpace, rng, settings: EvolveSettings) -> base.Tool
 def _evaluate_worker(args: tuple) -> dict[str, Any]:
     """Score one activation (in a pool worker: module level so it pickles)."""
     base_config, objective, activation = args
-    try:
-        return Evaluator(base_config, objective).score(activation)
-    except ActsearchError:
-        raise
-    except Exception as exc:  # a crash in one candidate must not end the evolution
-        return {"activation_config": activation, "status": "failed", "reason": repr(exc)}
+    return Evaluator(base_config, objective).score(activation)
 
 
 # --- checkpoints --------------------------------------------------------------------------------

@@ -101,15 +101,10 @@ def _objective(search: Search, study: optuna.Study):
         trial.set_user_attr("activation", activation)
         history = [t.user_attrs["curve"] for t in study.get_trials(deepcopy=False, states=FINISHED)
                    if "curve" in t.user_attrs]
-        try:
-            record = search.evaluator.score(activation, history=history)
-        except ActsearchError:
-            raise
-        except Exception as exc:  # a crash in one candidate must not end the search
-            search.record({"activation_config": activation, "status": "failed", "reason": repr(exc)},
-                          role="search", trial=trial.number, params=values)
+        record = search.record(search.evaluator.score(activation, history=history),
+                               role="search", trial=trial.number, params=values)
+        if record["status"] == "failed":
             return math.nan, math.nan  # Optuna marks the trial FAIL and goes on
-        search.record(record, role="search", trial=trial.number, params=values)
         for key in ("curve", "status", "test_acc", "test_loss", "dead_ratio", "flops", "activation_flops",
                     "epoch_to_90", "time_s"):
             trial.set_user_attr(key, record.get(key))
