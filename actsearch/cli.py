@@ -13,7 +13,7 @@ from rich.table import Table
 
 import actsearch
 from actsearch import progress
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, ConfigError
 
 app = typer.Typer(
     name="actsearch",
@@ -150,8 +150,6 @@ def with_train_options(command: Callable) -> Callable:
 def parse_sets(pairs: list[str]) -> dict:
     """``--set T=1.2 --set shape=cubic`` -> {"T": 1.2, "shape": "cubic"} (values typed as YAML)."""
     import yaml
-
-    from actsearch.errors import ConfigError
 
     out = {}
     for pair in pairs:
@@ -297,7 +295,6 @@ def compare_command(
     """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
     from actsearch.compare import PRESETS, candidates, compare, headers, row_cells
     from actsearch.config import DEFAULT_MODEL
-    from actsearch.errors import ConfigError
     from actsearch.trainer import get_dataset
 
     if preset is not None:
@@ -371,7 +368,6 @@ def plot_command(
     from pathlib import Path
 
     from actsearch.activations import activation_config_from_file
-    from actsearch.errors import ConfigError
     from actsearch.front import analyse
     from actsearch.plot import plot_curves, plot_run
     from actsearch.trainer import activation_label

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actsearch.errors import RunDirError
+from actsearch.errors import ConfigError, RunDirError
 from actsearch.objectives import COSTS, cost_value
 from actsearch.results import read_results
 from actsearch.rundir import read_snapshot
@@ -127,8 +127,6 @@ def analyse(run_dir: str | Path) -> RunAnalysis:
 
 def pick(analysis: RunAnalysis, how: str) -> Candidate:
     """knee | best-accuracy | min-cost | trial:N"""
-    from actsearch.errors import ConfigError
-
     front = analysis.front
     if how.startswith("trial:"):
         try:

@@ -8,6 +8,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from actsearch.errors import ConfigError
+
 ActivationFactory = Callable[[], nn.Module]
 MODELS = ("mlp", "cnn", "resnet", "vit")
 
@@ -130,8 +132,6 @@ _CLASSES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "vit": ViT}
 
 
 def build_model(name: str, in_shape, classes: int, act: ActivationFactory, width: float = 1.0) -> nn.Module:
-    from actsearch.errors import ConfigError
-
     if name not in _CLASSES:
         raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}")
     if width <= 0:

@@ -22,6 +22,7 @@ from actsearch import cost
 from actsearch.activations import Activation, build_activation, kernels, set_progress
 from actsearch.config import TrainConfig
 from actsearch.data import Dataset, load_task
+from actsearch.errors import ConfigError
 from actsearch.models import build_model
 
 # Called after each epoch with (epoch, test accuracy %); returning True stops the job (pruning).
@@ -102,8 +103,6 @@ def _fmt(v: Any) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    from actsearch.errors import ConfigError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
