@@ -230,7 +230,7 @@ def tune_command(
     from actsearch.trainer import get_dataset
 
     settings = TuneSettings(
-        space=space, train=base, objectives=objectives, seed=base.seed, prune=prune, warm_start=warm_start,
+        space=space, train=base, objectives=objectives, prune=prune, warm_start=warm_start,
         confirm=confirm, run_dir=run_dir, sampler=sampler, trials=trials, timeout=timeout,
         storage=storage, study=study, workers=workers,
     )
@@ -265,7 +265,7 @@ def evolve_command(
     from actsearch.trainer import get_dataset
 
     settings = EvolveSettings(
-        space=space, train=base, objectives=objectives, seed=base.seed, prune=False, warm_start=warm_start,
+        space=space, train=base, objectives=objectives, prune=False, warm_start=warm_start,
         confirm=confirm, run_dir=run_dir, population=population, generations=generations, cxpb=cxpb,
         mutpb=mutpb, workers=workers,
     )

@@ -21,11 +21,15 @@ class SearchSettings:
     space: str = "bounded_negative"
     train: TrainConfig = field(default_factory=TrainConfig)
     objectives: str = "accuracy,activation_flops"
-    seed: int = 0
     prune: bool = True
     warm_start: bool = True
     confirm: int = 2  # extra seeds for each front member after the search
     run_dir: str | None = None
+
+    @property
+    def seed(self) -> int:
+        """One seed fixes the run: the sampler or the evolution, and every proxy job."""
+        return self.train.seed
 
     def identity(self, space: SearchSpace, train: TrainConfig, backend: dict[str, Any]) -> dict[str, Any]:
         """The options that define a run; resuming with other values is refused."""
