@@ -132,7 +132,7 @@ def with_train_options(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(**kwargs):
-        from actsearch.config import TrainConfig
+        from actsearch.training.config import TrainConfig
 
         train = {name: kwargs.pop(name) for name in TRAIN_OPTIONS}
         if "target" in kwargs:
@@ -178,7 +178,7 @@ def train_command(
     """Train one candidate activation with a proxy job and print its scores."""
     from actsearch.activations import activation_config_from_file, validate_config
     from actsearch.results import append_result
-    from actsearch.trainer import get_dataset, train
+    from actsearch.training.trainer import get_dataset, train
 
     if config:
         act = activation_config_from_file(config)
@@ -193,7 +193,7 @@ def train_command(
         result = train(cfg, callback=advance)
     if run_dir:
         append_result(run_dir, result.record())
-    from actsearch.report import train_summary
+    from actsearch.analysis.report import train_summary
 
     console.print(train_summary(result))
     if result.status == "diverged":
@@ -225,9 +225,9 @@ def tune_command(
     base: Any = None,
 ) -> None:
     """Search a space with Optuna for the best accuracy / cost trade-off, then report and confirm the front."""
-    from actsearch.report import front_table
+    from actsearch.analysis.report import front_table
     from actsearch.search.tune import TuneSettings, tune
-    from actsearch.trainer import get_dataset
+    from actsearch.training.trainer import get_dataset
 
     settings = TuneSettings(
         space=space, train=base, objectives=objectives, prune=prune, warm_start=warm_start,
@@ -260,9 +260,9 @@ def evolve_command(
     base: Any = None,
 ) -> None:
     """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same report and export as tune."""
-    from actsearch.report import front_table, logbook_table
+    from actsearch.analysis.report import front_table, logbook_table
     from actsearch.search.evolve import EvolveSettings, evolve
-    from actsearch.trainer import get_dataset
+    from actsearch.training.trainer import get_dataset
 
     settings = EvolveSettings(
         space=space, train=base, objectives=objectives, prune=False, warm_start=warm_start,
@@ -293,9 +293,9 @@ def compare_command(
     base: Any = None,
 ) -> None:
     """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
-    from actsearch.compare import PRESETS, candidates, compare, headers, row_cells
-    from actsearch.config import DEFAULT_MODEL
-    from actsearch.trainer import get_dataset
+    from actsearch.analysis.compare import PRESETS, candidates, compare, headers, row_cells
+    from actsearch.training.config import DEFAULT_MODEL
+    from actsearch.training.trainer import get_dataset
 
     if preset is not None:
         if preset not in PRESETS:
@@ -337,9 +337,9 @@ def fidelity_command(
     threads: Threads = None,
 ) -> None:
     """Check that a cheap proxy ranks candidates as a longer training does (Kendall's tau, Spearman's rho)."""
-    from actsearch.config import TrainConfig
-    from actsearch.fidelity import fidelity
-    from actsearch.trainer import get_dataset
+    from actsearch.training.config import TrainConfig
+    from actsearch.analysis.fidelity import fidelity
+    from actsearch.training.trainer import get_dataset
 
     base = TrainConfig(task=task, model=model, seed=seed, data_dir=data_dir, device=device, threads=threads)
     with console.status(f"loading {task}"):
@@ -368,16 +368,16 @@ def plot_command(
     from pathlib import Path
 
     from actsearch.activations import activation_config_from_file
-    from actsearch.front import analyse
-    from actsearch.plot import plot_curves, plot_run
-    from actsearch.trainer import activation_label
+    from actsearch.analysis.front import analyse
+    from actsearch.analysis.plot import plot_curves, plot_run
+    from actsearch.activations import describe
 
     if (run_dir is None) == (config is None):
         raise ConfigError("give either a RUN_DIR or --config FILE")
     if config:
         act = activation_config_from_file(config)
         target = Path(out) if out else Path(config).with_suffix(".png")
-        written = [plot_curves([(activation_label(act), act)], target, str(config))]
+        written = [plot_curves([(describe(act), act)], target, str(config))]
     else:
         written = plot_run(analyse(run_dir))
     for path in written:
@@ -388,8 +388,8 @@ def plot_command(
 @friendly_errors
 def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
     """Print the Pareto front of a run: knee, hypervolume, trial counts, accuracy against ReLU."""
-    from actsearch.front import analyse
-    from actsearch.report import front_table
+    from actsearch.analysis.front import analyse
+    from actsearch.analysis.report import front_table
 
     analysis = analyse(run_dir)
     console.print(front_table(analysis))
@@ -406,8 +406,8 @@ def export_command(
     out: Annotated[str, typer.Option("--out", "-o", help="YAML file to write.")] = "best.yaml",
 ) -> None:
     """Write the chosen activation as YAML that actsearch.load_activation() rebuilds."""
-    from actsearch.export import export
-    from actsearch.front import analyse
+    from actsearch.analysis.export import export
+    from actsearch.analysis.front import analyse
 
     doc = export(analyse(run_dir), pick, out)
     console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {doc['activation']}")
@@ -417,7 +417,7 @@ def export_command(
 @friendly_errors
 def spaces_command() -> None:
     """List the shipped search spaces."""
-    from actsearch.space import load_space, shipped_spaces
+    from actsearch.search.space import load_space, shipped_spaces
 
     table = Table(title="Search spaces (--space NAME, or a path to your own YAML)")
     for col in ("name", "activation", "parameters", "description"):

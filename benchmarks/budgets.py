@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from actsearch.config import BUDGETS, DEFAULT_MODEL, TrainConfig
-from actsearch.data import DataError, load_task
-from actsearch.trainer import get_dataset, train
+from actsearch.training.config import BUDGETS, DEFAULT_MODEL, TrainConfig
+from actsearch.training.data import DataError, load_task
+from actsearch.training.trainer import get_dataset, train
 
 
 def synthetic_cifar10(root: Path) -> None:

@@ -23,10 +23,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from actsearch.activations import reference as ref
-from actsearch.config import TrainConfig
-from actsearch.data import DEBIAN_FASHION_MNIST
-from actsearch.models import MLP
-from actsearch.trainer import get_dataset, train
+from actsearch.training.config import TrainConfig
+from actsearch.training.data import DEBIAN_FASHION_MNIST
+from actsearch.training.models import MLP
+from actsearch.training.trainer import get_dataset, train
 
 
 class Naive(nn.Module):

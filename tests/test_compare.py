@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from actsearch.cli import app
-from actsearch.compare import NRELU_ACTIVATIONS, welch_p
+from actsearch.analysis.compare import NRELU_ACTIVATIONS, welch_p
 from actsearch.results import read_results
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actsearch import data
-from actsearch.data import DEBIAN_FASHION_MNIST, load_task
+from actsearch.training import data
+from actsearch.training.data import DEBIAN_FASHION_MNIST, load_task
 from actsearch.errors import DataError
 from tests.conftest import md5, write_cifar_folder, write_mnist_folder
 

@@ -8,11 +8,11 @@ from typer.testing import CliRunner
 import actsearch
 from actsearch.activations import build_activation
 from actsearch.cli import app
-from actsearch.config import TrainConfig
-from actsearch.front import analyse
+from actsearch.training.config import TrainConfig
+from actsearch.analysis.front import analyse
 from actsearch.results import read_results
 from actsearch.search.evolve import CHECKPOINT, EvolveSettings, decode, encode, evolve
-from actsearch.space import load_space
+from actsearch.search.space import load_space
 
 FAST = ["--task", "digits", "--budget", "tiny", "--population", "4", "--confirm", "0"]
 

@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from actsearch.activations import Activation, build_activation, kernels
-from actsearch.config import TrainConfig
-from actsearch.models import MODELS, build_model
-from actsearch.trainer import train
+from actsearch.training.config import TrainConfig
+from actsearch.training.models import MODELS, build_model
+from actsearch.training.trainer import train
 from tests.conftest import write_cifar_folder
 
 BUILTIN_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.LeakyReLU, nn.ELU)

@@ -5,13 +5,13 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from actsearch import trainer
+from actsearch.training import trainer
 from actsearch.activations import build_activation
 from actsearch.cli import app
-from actsearch.config import TrainConfig
-from actsearch.data import DEBIAN_FASHION_MNIST
+from actsearch.training.config import TrainConfig
+from actsearch.training.data import DEBIAN_FASHION_MNIST
 from actsearch.results import append_result, read_results
-from actsearch.trainer import DeadUnitMeter, augment, train
+from actsearch.training.trainer import DeadUnitMeter, augment, train
 
 TINY = dict(task="digits", budget="tiny", threads=1)
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 import actsearch
 from actsearch.activations import build_activation
 from actsearch.cli import app
-from actsearch.config import TrainConfig
-from actsearch.front import analyse
-from actsearch.objectives import Evaluator
+from actsearch.training.config import TrainConfig
+from actsearch.analysis.front import analyse
+from actsearch.search.objectives import Evaluator
 from actsearch.results import read_results
 from actsearch.search.tune import SAMPLERS, TuneSettings, tune
 
@@ -278,7 +278,7 @@ def test_pruning_path_is_taken_and_recorded(tmp_path):
 
 
 def test_a_crashing_candidate_fails_alone(tmp_path, monkeypatch):
-    import actsearch.objectives as objectives
+    import actsearch.search.objectives as objectives
 
     real_train = objectives.train
 

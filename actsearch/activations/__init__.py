@@ -13,6 +13,7 @@ from actsearch.activations.registry import (
     ACTIVATIONS,
     activation_config_from_file,
     build_activation,
+    describe,
     load_activation,
     validate_config,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SmoothRefinedReLU",
     "activation_config_from_file",
     "build_activation",
+    "describe",
     "load_activation",
     "scheduled",
     "set_compile",

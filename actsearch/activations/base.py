@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from actsearch.activations.ops import NONE, OpCount
 from actsearch.errors import ConfigError
 
 
@@ -74,6 +75,10 @@ class Activation(nn.Module):
 
     name: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
+    # Per-element forward cost at inference, and what training adds (noise drawn only in
+    # training, a learnable parameter's gradient). Every subclass states its own.
+    ops: ClassVar[OpCount]
+    train_ops: ClassVar[OpCount] = NONE
 
     def __init__(self, **kwargs: Any):
         super().__init__()
@@ -90,6 +95,17 @@ class Activation(nn.Module):
             )
         return {k: spec.check(cls.name, k, kwargs.get(k, spec.default)) for k, spec in cls.params.items()}
 
+    @classmethod
+    def op_count(cls, config: dict[str, Any], training: bool = False) -> OpCount:
+        """Per-element operations of the forward pass of ``config`` (a validated config)."""
+        return cls.ops + cls.train_ops if training else cls.ops
+
+    @classmethod
+    def label(cls, config: dict[str, Any]) -> str:
+        """A short readable name of a validated config: ``sr_relu(eta=0.5, T=1.25)``."""
+        parts = [f"{k}={_fmt(v)}" for k, v in config.items() if k != "name"]
+        return f"{cls.name}({', '.join(parts)})" if parts else cls.name
+
     def config(self) -> dict[str, Any]:
         """The mapping ``build_activation`` turns back into an equal module."""
         return dict(self._config)
@@ -102,6 +118,10 @@ class Activation(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self._config.items() if k != "name")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 SCHEDULES = ("constant", "cosine", "linear")

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from actsearch.activations import kernels
-from actsearch.activations.base import SCHEDULES, Activation, Param, scheduled
+from actsearch.activations.base import SCHEDULES, Activation, Param, _fmt, scheduled
+from actsearch.activations.ops import GRAD_ACCUMULATE, NONE, OpCount
 
 ALPHA = Param(0.5, float, 0.0, 1.0)
 ETA = Param(0.5, float, 0.0, 1.0)
@@ -23,6 +24,20 @@ SIGMA_END = Param(0.0, float, 0.0)
 SCHEDULE = Param("constant", str, choices=SCHEDULES)
 EPS = Param(0.0, float)
 EPS_LEARNABLE = Param(False, bool)
+
+
+# The family's parts and their per-element cost.
+BASE_OPS = {
+    "zero": OpCount(cmp=1),  # ReLU
+    "linear": OpCount(cmp=2, mul=1),  # R-ReLU: two compares, alpha * x
+    "cubic": OpCount(cmp=2, add=2, mul=3),  # SR-ReLU: two compares, Horner cubic
+}
+CORRECTION_OPS = OpCount(add=1, mul=4, special=1)  # + eps * x * exp(-x*x/2)
+NOISE_OPS = OpCount(add=1, mul=1, rand=1)  # + sigma * N(0, 1) on x <= 0, training only
+SHAPE_KNOBS = {"zero": (), "linear": ("alpha", "T"), "cubic": ("eta", "T")}  # what each base reads
+# The family point that is exactly ReLU; a named member overrides the knobs it has.
+RELU_POINT = {"shape": "zero", "alpha": 0.0, "T": 1.0, "eta": 0.0, "sigma": 0.0, "sigma_schedule": "constant",
+              "sigma_end": 0.0, "eps": 0.0, "eps_learnable": False}
 
 
 def threshold(default: float) -> Param:
@@ -59,24 +74,40 @@ class BoundedNegative(Activation):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self._init_family(**self._family_kwargs(self._config))
+        self._init_family(**self.family_point(self._config))
 
-    @staticmethod
-    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Every knob of the unified family for a validated config of this class."""
         return {k: v for k, v in config.items() if k != "name"}
 
-    def _init_family(
-        self,
-        shape: str = "zero",
-        alpha: float = 0.0,
-        T: float = 1.0,
-        eta: float = 0.0,
-        sigma: float = 0.0,
-        sigma_schedule: str = "constant",
-        sigma_end: float = 0.0,
-        eps: float = 0.0,
-        eps_learnable: bool = False,
-    ) -> None:
+    @classmethod
+    def op_count(cls, config: dict[str, Any], training: bool = False) -> OpCount:
+        p = cls.family_point(config)
+        noisy = p["sigma"] > 0 or p["sigma_end"] > 0
+        ops = BASE_OPS[p["shape"]]
+        if p["eps_learnable"] or p["eps"] != 0:
+            ops = ops + CORRECTION_OPS
+        if training:
+            ops = ops + (GRAD_ACCUMULATE if p["eps_learnable"] else NONE) + (NOISE_OPS if noisy else NONE)
+        return ops
+
+    @classmethod
+    def label(cls, config: dict[str, Any]) -> str:
+        """Only the knobs that act: ``bounded_negative(cubic, eta=0.5, T=1.25, sigma=0.05)``."""
+        if cls is not BoundedNegative:
+            return super().label(config)
+        keys = list(SHAPE_KNOBS[config["shape"]])
+        if config["sigma"] > 0 or config["sigma_end"] > 0:
+            keys.append("sigma")
+            if config["sigma_schedule"] != "constant":
+                keys += ["sigma_schedule", "sigma_end"]
+        if config["eps"] != 0 or config["eps_learnable"]:
+            keys += ["eps", "eps_learnable"]
+        return f"{cls.name}({', '.join([config['shape']] + [f'{k}={_fmt(config[k])}' for k in keys])})"
+
+    def _init_family(self, *, shape: str, alpha: float, T: float, eta: float, sigma: float,
+                     sigma_schedule: str, sigma_end: float, eps: float, eps_learnable: bool) -> None:
         self.shape = kernels.SHAPES.index(shape)
         c2, c3 = cubic_coefficients(eta, T)
         # Buffers, not attributes, so .to(device) moves them; not saved in state_dict since the
@@ -99,11 +130,6 @@ class BoundedNegative(Activation):
         self.sigma_t = scheduled(self.sigma_start, self.sigma_end, self.sigma_schedule, progress)
         self._sigma.fill_(self.sigma_t)
 
-    @property
-    def noisy(self) -> bool:
-        """Whether a forward pass in training mode draws noise (sigma may anneal to 0)."""
-        return self.sigma_start > 0.0 or self.sigma_end > 0.0
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_noise = self.training and self.sigma_t > 0.0
         return kernels.bounded_negative(
@@ -118,9 +144,9 @@ class RefinedReLU(BoundedNegative):
     name = "r_relu"
     params = {"alpha": ALPHA, "T": threshold(1.0)}
 
-    @staticmethod
-    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-        return {"shape": "linear", "alpha": config["alpha"], "T": config["T"]}
+    @classmethod
+    def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {**RELU_POINT, "shape": "linear", "alpha": config["alpha"], "T": config["T"]}
 
 
 class SmoothRefinedReLU(BoundedNegative):
@@ -130,9 +156,9 @@ class SmoothRefinedReLU(BoundedNegative):
     name = "sr_relu"
     params = {"eta": ETA, "T": threshold(1.25)}
 
-    @staticmethod
-    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-        return {"shape": "cubic", "eta": config["eta"], "T": config["T"]}
+    @classmethod
+    def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {**RELU_POINT, "shape": "cubic", "eta": config["eta"], "T": config["T"]}
 
 
 class NoiseReLU(BoundedNegative):
@@ -146,9 +172,9 @@ class NoiseReLU(BoundedNegative):
         "sigma_end": SIGMA_END,
     }
 
-    @staticmethod
-    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-        return {"shape": "zero", **{k: config[k] for k in ("sigma", "sigma_schedule", "sigma_end")}}
+    @classmethod
+    def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {**RELU_POINT, **{k: config[k] for k in ("sigma", "sigma_schedule", "sigma_end")}}
 
 
 class CRReLU(BoundedNegative):
@@ -157,9 +183,9 @@ class CRReLU(BoundedNegative):
     name = "crrelu"
     params = {"eps": Param(0.01, float), "learnable": Param(True, bool)}
 
-    @staticmethod
-    def _family_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-        return {"shape": "zero", "eps": config["eps"], "eps_learnable": config["learnable"]}
+    @classmethod
+    def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {**RELU_POINT, "eps": config["eps"], "eps_learnable": config["learnable"]}
 
 
 FAMILY = (BoundedNegative, RefinedReLU, SmoothRefinedReLU, NoiseReLU, CRReLU)

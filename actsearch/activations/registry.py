@@ -24,6 +24,12 @@ def activation_class(name: Any) -> type[Activation]:
     return ACTIVATIONS[name]
 
 
+def describe(config: Mapping[str, Any]) -> str:
+    """The short label of a config (its class decides what to show)."""
+    config = validate_config(config)
+    return ACTIVATIONS[config["name"]].label(config)
+
+
 def build_activation(config: Mapping[str, Any] | str) -> Activation:
     """Build an activation from ``{"name": ..., **params}`` (or a bare name for the defaults).
 

@@ -28,12 +28,12 @@ import torch
 from deap import base, creator, tools
 
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.front import RunAnalysis, analyse
-from actsearch.objectives import Evaluator, cost_value
+from actsearch.analysis.front import RunAnalysis, analyse
+from actsearch.search.objectives import Evaluator, cost_value
 from actsearch.results import read_results
 from actsearch.rundir import RunLock, write_atomic
-from actsearch.search.common import GracefulStop, Search, SearchSettings
-from actsearch.space import Dimension, SearchSpace
+from actsearch.search.base import GracefulStop, Search, SearchSettings
+from actsearch.search.space import Dimension, SearchSpace
 
 CHECKPOINT = "checkpoint.json"
 CHECKPOINT_FORMAT = "actsearch-evolve-checkpoint/1"

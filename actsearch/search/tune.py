@@ -20,11 +20,11 @@ import optuna
 from optuna.trial import TrialState
 
 from actsearch.errors import ActsearchError, ConfigError
-from actsearch.front import RunAnalysis
-from actsearch.objectives import cost_value
+from actsearch.analysis.front import RunAnalysis
+from actsearch.search.objectives import cost_value
 from actsearch.rundir import RunLock
-from actsearch.search.common import GracefulStop, Search, SearchSettings
-from actsearch.space import Dimension
+from actsearch.search.base import GracefulStop, Search, SearchSettings
+from actsearch.search.space import Dimension
 
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
@@ -195,7 +195,7 @@ def tune(settings: TuneSettings, progress: Callable[[dict[str, Any]], None] | No
             interrupted = stop.requested
         if not interrupted:
             search.confirm_front()
-    from actsearch.front import analyse
+    from actsearch.analysis.front import analyse
 
     return search, analyse(search.run_dir)
 

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from actsearch.config import TrainConfig
-from actsearch.front import RunAnalysis, analyse
-from actsearch.objectives import Evaluator, parse_objectives
+from actsearch.training.config import TrainConfig
+from actsearch.analysis.front import RunAnalysis, analyse
+from actsearch.search.objectives import Evaluator, parse_objectives
 from actsearch.results import append_result, read_results
 from actsearch.rundir import new_run_dir, open_run
-from actsearch.space import SearchSpace, load_space
+from actsearch.search.space import SearchSpace, load_space
 
 
 @dataclass

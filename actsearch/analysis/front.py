@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.objectives import COSTS, cost_value
+from actsearch.search.objectives import COSTS, cost_value
 from actsearch.results import read_results
 from actsearch.rundir import read_snapshot
 

@@ -8,10 +8,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from actsearch.choices import MODELS, unknown
 from actsearch.errors import ConfigError
 
 ActivationFactory = Callable[[], nn.Module]
-MODELS = ("mlp", "cnn", "resnet", "vit")
 
 
 def _w(channels: int, width: float) -> int:
@@ -133,7 +133,7 @@ _CLASSES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "vit": ViT}
 
 def build_model(name: str, in_shape, classes: int, act: ActivationFactory, width: float = 1.0) -> nn.Module:
     if name not in _CLASSES:
-        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}")
+        raise ConfigError(unknown("model", name, MODELS))
     if width <= 0:
         raise ConfigError(f"model width {width} must be > 0")
     return _CLASSES[name](tuple(in_shape), classes, act, width)

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from actsearch.activations import build_activation
-from actsearch.front import RunAnalysis
-from actsearch.objectives import COSTS
-from actsearch.trainer import activation_label
+from actsearch.analysis.front import RunAnalysis
+from actsearch.search.objectives import COSTS
+from actsearch.activations import describe
 
 X_RANGE = (-4.0, 3.0)
 
@@ -69,7 +69,7 @@ def plot_front(analysis: RunAnalysis, out: Path) -> Path:
     warm = len(analysis.settings.get("space_definition", {}).get("warm_start", []) or [])
     for c in scored:
         if c.trial < warm:  # the seed papers' default points, tried first
-            ax.annotate(activation_label(c.activation), (c.cost, c.acc_mean), fontsize=6, alpha=0.8,
+            ax.annotate(describe(c.activation), (c.cost, c.acc_mean), fontsize=6, alpha=0.8,
                         xytext=(4, 4), textcoords="offset points")
     if analysis.baseline_acc is not None:
         ax.axhline(analysis.baseline_acc, color="grey", linestyle="--", linewidth=1, label="ReLU baseline")
@@ -88,6 +88,6 @@ def plot_front(analysis: RunAnalysis, out: Path) -> Path:
 
 def plot_run(analysis: RunAnalysis) -> list[Path]:
     front = plot_front(analysis, analysis.run_dir / "pareto.png")
-    members = [(f"#{c.trial} {activation_label(c.activation)}", c.activation) for c in analysis.front]
+    members = [(f"#{c.trial} {describe(c.activation)}", c.activation) for c in analysis.front]
     curves = plot_curves(members, analysis.run_dir / "activations.png", f"front members of {analysis.run_dir}")
     return [front, curves]

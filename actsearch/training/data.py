@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from actsearch.choices import TASKS, unknown
 from actsearch.errors import DataError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -76,7 +77,6 @@ CIFAR_RELEASES = {  # task: (url, md5, folder, train files, test file, label key
         100,
     ),
 }
-TASKS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
 
 @dataclass
@@ -110,7 +110,7 @@ def default_data_dir() -> Path:
 def load_task(task: str, data_dir: str | Path | None = None, download: bool = True) -> Dataset:
     """Load a task by name; raise DataError with a fix when its files are missing or damaged."""
     if task not in TASKS:
-        raise DataError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
+        raise DataError(unknown("task", task, TASKS))
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     if task == "digits":
         return _load_digits()

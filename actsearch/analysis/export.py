@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 import actsearch
-from actsearch.front import RunAnalysis, pick
+from actsearch.analysis.front import RunAnalysis, pick
 
 
 def export(analysis: RunAnalysis, how: str, out: str | Path) -> dict[str, Any]:

@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from actsearch.activations import validate_config
-from actsearch.data import TASKS
+from actsearch.choices import DEVICES, LR_SCHEDULES, MODELS, TASKS, unknown
 from actsearch.errors import ConfigError
-from actsearch.models import MODELS
 
 # Budget presets. The N-ReLU seed's protocol (Adam 1e-3, batch 128, 8 epochs) is `full`.
 # Proxy budgets score on a seeded subset of the test split each epoch (None: all of it).
@@ -21,13 +20,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "full": {"train_subset": None, "test_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},
 }
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "fashion-mnist": "mlp", "cifar10": "cnn", "cifar100": "cnn"}
-OPTIMIZERS = {  # name: (default lr, default weight decay)
+OPTIMIZER_DEFAULTS = {  # name (choices.OPTIMIZERS): (default lr, default weight decay)
     "adam": (1e-3, 0.0),  # the N-ReLU seed's
     "adamw": (1e-3, 5e-4),
     "sgd": (0.05, 5e-4),  # Nesterov, momentum 0.9
 }
-LR_SCHEDULES = ("constant", "cosine")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def cpu_count() -> int:
@@ -64,21 +61,15 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every default filled in and every value checked (ConfigError if bad)."""
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(TASKS)}")
-        if self.budget not in BUDGETS:
-            raise ConfigError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
+        for what, value, allowed in (("task", self.task, TASKS), ("budget", self.budget, BUDGETS),
+                                     ("model", self.model or DEFAULT_MODEL.get(self.task), MODELS),
+                                     ("optimizer", self.optimizer, OPTIMIZER_DEFAULTS),
+                                     ("lr schedule", self.lr_schedule, LR_SCHEDULES), ("device", self.device, DEVICES)):
+            if value not in allowed:
+                raise ConfigError(unknown(what, value, allowed))
         preset = BUDGETS[self.budget]
         model = self.model or DEFAULT_MODEL[self.task]
-        if model not in MODELS:
-            raise ConfigError(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer '{self.optimizer}'; choose one of: {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"unknown lr schedule '{self.lr_schedule}'; choose one of: {', '.join(LR_SCHEDULES)}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device '{self.device}'; choose one of: {', '.join(DEVICES)}")
-        lr, wd = OPTIMIZERS[self.optimizer]
+        lr, wd = OPTIMIZER_DEFAULTS[self.optimizer]
         out = replace(
             self,
             activation=validate_config(self.activation),

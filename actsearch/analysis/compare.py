@@ -18,11 +18,12 @@ from typing import Any, Callable
 from scipy import stats
 
 from actsearch.activations import activation_config_from_file, validate_config
-from actsearch.config import TrainConfig
+from actsearch.training.config import TrainConfig
 from actsearch.errors import ConfigError
 from actsearch.results import append_result, read_results
 from actsearch.rundir import new_run_dir, open_run, write_atomic
-from actsearch.trainer import activation_label, train
+from actsearch.activations import describe
+from actsearch.training.trainer import train
 
 # The N-ReLU seed's protocol (its Table 2): MLP and CNN, Adam 1e-3, batch 128, 8 epochs.
 NRELU_ACTIVATIONS = [
@@ -66,7 +67,7 @@ def candidates(names: str | None, configs: list[str] | None) -> list[tuple[str, 
         out.append((name, config))
     for path in configs or []:
         config = activation_config_from_file(path)
-        out.append((f"{Path(path).stem}: {activation_label(config)}", config))
+        out.append((f"{Path(path).stem}: {describe(config)}", config))
     if not out:
         raise ConfigError("nothing to compare: give --activations relu,gelu,... and/or --config FILE, or --preset")
     labels = [label for label, _ in out]

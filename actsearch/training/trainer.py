@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from actsearch import cost
-from actsearch.activations import Activation, build_activation, kernels, set_progress
-from actsearch.config import TrainConfig
-from actsearch.data import Dataset, load_task
+from actsearch.activations import Activation, build_activation, describe, kernels, set_progress
+from actsearch.training.config import TrainConfig
+from actsearch.training.data import Dataset, load_task
 from actsearch.errors import ConfigError
-from actsearch.models import build_model
+from actsearch.training.models import build_model
 
 # Called after each epoch with (epoch, test accuracy %); returning True stops the job (pruning).
 EpochCallback = Callable[[int, float], "bool | None"]
@@ -65,7 +65,7 @@ class TrainResult:
         test_acc, epoch_to_90 and flops)."""
         c = self.config
         rec = {
-            "activation": activation_label(c["activation"]),
+            "activation": describe(c["activation"]),
             "activation_config": c["activation"],
             "flops": self.model_flops + self.activation_flops,
             "task": c["task"],
@@ -76,30 +76,6 @@ class TrainResult:
         rec.update({k: v for k, v in asdict(self).items() if k != "config"})
         rec["train_config"] = c
         return rec
-
-
-_FAMILY_RELEVANT = {"zero": (), "linear": ("alpha", "T"), "cubic": ("eta", "T")}
-
-
-def activation_label(config: dict[str, Any]) -> str:
-    """A short readable name: ``sr_relu(eta=0.5, T=1.25)``; for the unified family only the
-    knobs that act: ``bounded_negative(cubic, eta=0.5, T=1.25, sigma=0.05)``."""
-    if config["name"] == "bounded_negative":
-        keys = list(_FAMILY_RELEVANT[config["shape"]])
-        if config["sigma"] > 0 or config["sigma_end"] > 0:
-            keys.append("sigma")
-            if config["sigma_schedule"] != "constant":
-                keys += ["sigma_schedule", "sigma_end"]
-        if config["eps"] != 0 or config["eps_learnable"]:
-            keys += ["eps", "eps_learnable"]
-        parts = [config["shape"]] + [f"{k}={_fmt(config[k])}" for k in keys]
-    else:
-        parts = [f"{k}={_fmt(v)}" for k, v in config.items() if k != "name"]
-    return f"{config['name']}({', '.join(parts)})" if parts else config["name"]
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def resolve_device(name: str) -> torch.device:

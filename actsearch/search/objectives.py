@@ -15,9 +15,9 @@ from typing import Any, Callable
 import torch
 
 from actsearch.activations import build_activation
-from actsearch.config import TrainConfig
+from actsearch.training.config import TrainConfig
 from actsearch.errors import ActsearchError, ConfigError
-from actsearch.trainer import TrainResult, train
+from actsearch.training.trainer import TrainResult, train
 
 COSTS = {  # name: (results.jsonl field, unit)
     "activation_flops": ("activation_flops", "FLOP-eq / sample"),

@@ -36,7 +36,7 @@ def _shipped_folder() -> Path:
     puts the data files (``share/actsearch/search_spaces`` under the environment's prefix)."""
     import sys
 
-    beside = Path(__file__).resolve().parent.parent / "search_spaces"
+    beside = Path(__file__).resolve().parents[2] / "search_spaces"
     return beside if beside.is_dir() else Path(sys.prefix) / "share" / "actsearch" / "search_spaces"
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from actsearch.trainer import TrainResult, activation_label
+from actsearch.activations import describe
+from actsearch.training.trainer import TrainResult
 
 
 def train_summary(result: TrainResult) -> Table:
     c = result.config
-    table = Table(title=f"{activation_label(c['activation'])} on {c['task']} ({c['model']}, budget {c['budget']}, seed {c['seed']})")
+    table = Table(title=f"{describe(c['activation'])} on {c['task']} ({c['model']}, budget {c['budget']}, seed {c['seed']})")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     rows = [
@@ -31,7 +32,7 @@ def train_summary(result: TrainResult) -> Table:
 
 def front_table(analysis) -> Table:
     """The Pareto front sorted by cost, knee marked, against the ReLU baseline."""
-    from actsearch.objectives import COSTS
+    from actsearch.search.objectives import COSTS
 
     s = analysis.settings
     unit = COSTS[analysis.objective][1]

@@ -14,12 +14,13 @@ from typing import Any, Callable
 
 from scipy import stats
 
-from actsearch.config import BUDGETS, TrainConfig
+from actsearch.training.config import BUDGETS, TrainConfig
 from actsearch.errors import ConfigError
 from actsearch.results import append_result, read_results
 from actsearch.rundir import new_run_dir, open_run
-from actsearch.space import Dimension, load_space
-from actsearch.trainer import activation_label, train
+from actsearch.search.space import Dimension, load_space
+from actsearch.activations import describe
+from actsearch.training.trainer import train
 
 GOOD_TAU = 0.7
 POOR_TAU = 0.5
@@ -99,7 +100,7 @@ def fidelity(base: TrainConfig, space_name: str, n: int, low: str, high: str, ru
     high_acc = [done[(i, high)]["test_acc"] for i in range(n)]
     tau = stats.kendalltau(low_acc, high_acc)
     rho = stats.spearmanr(low_acc, high_acc)
-    rows = [{"label": activation_label(c), "low": a, "high": b} for c, a, b in zip(configs, low_acc, high_acc)]
+    rows = [{"label": describe(c), "low": a, "high": b} for c, a, b in zip(configs, low_acc, high_acc)]
     t, r = float(tau.statistic), float(rho.statistic)
     if t != t:  # NaN: every accuracy tied at one level
         t, r = 0.0, 0.0

@@ -1,0 +1,1 @@
+"""Reading a run: Pareto front and statistics, tables, export, seed-paper comparisons, proxy fidelity, plots."""

@@ -1,0 +1,30 @@
+"""Every fixed list of values a user can name, in one place and without heavy imports.
+
+The CLI builds its help, its choices and its did-you-mean hints from these before torch or
+optuna load; the library validates against the same tuples.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+TASKS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+MODELS = ("mlp", "cnn", "resnet", "vit")
+NORMS = ("none", "batch", "layer")
+BUDGETS = ("tiny", "small", "medium", "full")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
+COSTS = ("activation_flops", "model_flops", "latency", "dead_ratio")
+RANKS = ("mean", "lcb")
+PICKS = ("knee", "best-accuracy", "min-cost")  # or trial:N
+
+
+def unknown(what: str, value: object, allowed: Iterable[str]) -> str:
+    """The message for a value outside a fixed list: the choices, and the closest one if any."""
+    allowed = list(allowed)
+    close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {what} '{value}'{hint}; choose one of: {', '.join(allowed)}"
