@@ -192,7 +192,7 @@ def train_command(
     with progress.epochs(console, cfg.epochs) as advance:
         result = train(cfg, callback=advance)
     if run_dir:
-        append_result(run_dir, result.record())
+        append_result(run_dir, {**result.record(), "role": "train"})
     from actsearch.analysis.report import train_summary
 
     console.print(train_summary(result))

@@ -43,6 +43,17 @@ def versions() -> dict[str, str]:
     return out
 
 
+# TrainConfig fields that may change between sessions of one run without changing its results.
+VOLATILE = ("threads", "device", "data_dir", "compile")
+
+
+def run_identity(train: Any, **extra: Any) -> dict[str, Any]:
+    """What defines a run: the whole TrainConfig (resolved) but its volatile fields, plus the
+    command's own settings. Every command checks its folder against this on resume."""
+    fields = {k: v for k, v in train.to_dict().items() if k not in VOLATILE}
+    return {"train": fields, **extra}
+
+
 def new_run_dir(command: str, task: str, root: str | Path = "runs") -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{stamp}-{command}-{task}"
