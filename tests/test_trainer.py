@@ -93,7 +93,8 @@ def test_augment_is_flip_and_crop_of_the_input():
 
 
 def test_results_reader_skips_torn_line(tmp_path):
-    append_result(tmp_path, {"activation": "relu", "test_acc": 90.0})
+    append_result(tmp_path, {"activation": "relu", "test_acc": 90.0, "role": "train", "status": "ok", "seed": 0,
+                             "activation_config": {"name": "relu"}})
     with open(tmp_path / "results.jsonl", "a") as f:
         f.write('{"activation": "gelu", "test_')  # a crash mid-write
     records, bad = read_results(tmp_path)
@@ -140,3 +141,25 @@ def test_trains_on_real_fashion_mnist_subset():
     r = train(TrainConfig(task="fashion-mnist", budget="tiny", train_subset=3000, epochs=2, threads=2,
                           activation={"name": "bounded_negative", "shape": "cubic", "sigma": 0.05}))
     assert r.status == "ok" and r.test_acc > 70  # real Fashion-MNIST, 10 classes
+
+
+def test_validation_split_is_fixed_stratified_and_never_trained_on():
+    from actsearch.training.trainer import validation_split
+
+    labels = torch.arange(1000) % 4  # four balanced classes
+    val, rest = validation_split(labels, 100)
+    assert len(val) == 100 and torch.bincount(labels[val]).tolist() == [25, 25, 25, 25]
+    assert set(val.tolist()).isdisjoint(rest.tolist()) and len(val) + len(rest) == 1000
+    assert torch.equal(validation_split(labels, 100)[0], val)  # the same images every call
+    assert len(validation_split(labels, 10_000)[0]) == 200  # capped at a fifth of the data
+    assert len(validation_split(labels, 0)[0]) == 0
+
+
+def test_a_job_reports_validation_and_test_accuracy_apart():
+    from actsearch.training.config import TrainConfig
+
+    result = train(TrainConfig(task="digits", budget="tiny", threads=1))
+    assert len(result.val_curve) == len(result.curve) == 2
+    assert result.val_acc == result.val_curve[-1] and result.test_acc == result.curve[-1]
+    none = train(TrainConfig(task="digits", budget="tiny", threads=1, val_subset=0))
+    assert none.val_acc is None and none.val_curve == []

@@ -11,14 +11,17 @@ from actsearch.choices import DEVICES, LR_SCHEDULES, MODELS, TASKS, unknown
 from actsearch.errors import ConfigError
 
 # Budget presets. The N-ReLU seed's protocol (Adam 1e-3, batch 128, 8 epochs) is `full`.
-# Proxy budgets score on a seeded subset of the test split each epoch (None: all of it).
+# Searches choose on a validation split carved (fixed seed, stratified) from the training data,
+# at most a fifth of it; the test split is only reported. Proxy budgets score a fixed subset of
+# the test split (None: all of it).
 BUDGETS: dict[str, dict[str, Any]] = {
-    #          train images          test images          epochs       batch            model width
-    "tiny": {"train_subset": 1000, "test_subset": 1000, "epochs": 2, "batch_size": 128, "width": 0.5},
-    "small": {"train_subset": 5000, "test_subset": 2000, "epochs": 4, "batch_size": 128, "width": 0.5},
-    "medium": {"train_subset": 20000, "test_subset": 5000, "epochs": 8, "batch_size": 128, "width": 1.0},
-    "full": {"train_subset": None, "test_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},
+    #          train images         validation images  test images          epochs       batch            model width
+    "tiny": {"train_subset": 1000, "val_subset": 500, "test_subset": 1000, "epochs": 2, "batch_size": 128, "width": 0.5},
+    "small": {"train_subset": 5000, "val_subset": 1000, "test_subset": 2000, "epochs": 4, "batch_size": 128, "width": 0.5},
+    "medium": {"train_subset": 20000, "val_subset": 5000, "test_subset": 5000, "epochs": 8, "batch_size": 128, "width": 1.0},
+    "full": {"train_subset": None, "val_subset": 10000, "test_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},
 }
+VAL_FRACTION = 0.2  # the validation split never takes more of the training data than this
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "fashion-mnist": "mlp", "cifar10": "cnn", "cifar100": "cnn"}
 OPTIMIZER_DEFAULTS = {  # name (choices.OPTIMIZERS): (default lr, default weight decay)
     "adam": (1e-3, 0.0),  # the N-ReLU seed's
@@ -46,6 +49,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     train_subset: int | None = None  # images drawn (seeded) from the training split
+    val_subset: int | None = None  # validation images carved (fixed seed) from the training split; 0: none
     test_subset: int | None = None  # images drawn (fixed seed) from the test split
     width: float | None = None  # model width multiplier
     optimizer: str = "adam"
@@ -77,6 +81,7 @@ class TrainConfig:
             epochs=self.epochs if self.epochs is not None else preset["epochs"],
             batch_size=self.batch_size if self.batch_size is not None else preset["batch_size"],
             train_subset=self.train_subset if self.train_subset is not None else preset["train_subset"],
+            val_subset=self.val_subset if self.val_subset is not None else preset["val_subset"],
             test_subset=self.test_subset if self.test_subset is not None else preset["test_subset"],
             width=self.width if self.width is not None else preset["width"],
             lr=self.lr if self.lr is not None else lr,
@@ -90,6 +95,8 @@ class TrainConfig:
             value = getattr(out, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if out.val_subset < 0:
+            raise ConfigError(f"--val-subset must be >= 0 (0: no validation split), got {out.val_subset}")
         for name, value, ok, rule in (("width", out.width, out.width > 0, "> 0"), ("lr", out.lr, out.lr > 0, "> 0"),
                                       ("target", out.target, 0 < out.target <= 100, "in (0, 100]")):
             if not ok:

@@ -20,12 +20,13 @@ from torch import nn
 
 from actsearch import cost
 from actsearch.activations import Activation, build_activation, describe, kernels, set_progress
-from actsearch.training.config import TrainConfig
+from actsearch.training.config import VAL_FRACTION, TrainConfig
 from actsearch.training.data import Dataset, load_task
 from actsearch.errors import ConfigError
 from actsearch.training.models import build_model
 
-# Called after each epoch with (epoch, test accuracy %); returning True stops the job (pruning).
+# Called after each epoch with (epoch, validation accuracy %, or test accuracy when the job has no
+# validation split); returning True stops the job (pruning).
 EpochCallback = Callable[[int, float], "bool | None"]
 DEAD_THRESHOLD = 1e-5  # the N-ReLU seed's: mean |activation| below this marks a dead unit
 # --compile auto: fuse the activation kernels when a batch pushes at least this many elements
@@ -47,6 +48,8 @@ def get_dataset(task: str, data_dir: str | None = None) -> Dataset:
 class TrainResult:
     status: str  # ok | diverged | pruned
     reason: str | None
+    val_acc: float | None  # % on the validation split after the last epoch run (None: no split)
+    val_curve: list[float]  # validation accuracy (%) after each epoch
     test_acc: float  # % after the last epoch run
     test_loss: float
     curve: list[float]  # test accuracy (%) after each epoch
@@ -188,6 +191,26 @@ def evaluate(model: nn.Module, batches: Batches, amp: bool, device: torch.device
     return 100.0 * correct / n, loss_sum / n, (meter.ratio() if meter else None)
 
 
+def validation_split(labels: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation indices, the rest) of a training split: stratified by class, drawn with a
+    fixed seed, so every candidate and seed is chosen on the same images and never trains on
+    them. At most VAL_FRACTION of the split."""
+    n = len(labels)
+    size = min(size, int(n * VAL_FRACTION))
+    if size <= 0:
+        return torch.empty(0, dtype=torch.long), torch.arange(n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    shuffled = labels[perm]
+    picked = []
+    for c in torch.unique(labels).tolist():
+        members = perm[shuffled == c]
+        picked.append(members[: round(size * len(members) / n)])
+    val = torch.cat(picked).sort().values
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[val] = False
+    return val, torch.nonzero(keep).flatten()
+
+
 def train(
     config: TrainConfig,
     dataset: Dataset | None = None,
@@ -203,9 +226,10 @@ def train(
 
     torch.manual_seed(cfg.seed)  # model init and activation noise
     order = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation only
-    n_train = len(data.train_y)
-    subset = torch.randperm(n_train, generator=order)[: cfg.train_subset or n_train].sort().values
+    val_idx, pool = validation_split(data.train_y, cfg.val_subset)
+    subset = pool[torch.randperm(len(pool), generator=order)[: cfg.train_subset or len(pool)]].sort().values
     train_b = Batches(data, data.train_x[subset], data.train_y[subset], device)
+    val_b = Batches(data, data.train_x[val_idx], data.train_y[val_idx], device) if len(val_idx) else None
     n_test = len(data.test_y)
     # The same test images for every candidate and seed, so their scores compare.
     test_idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(0))[: cfg.test_subset or n_test]
@@ -224,6 +248,7 @@ def train(
     total_steps = steps_per_epoch * cfg.epochs
 
     curve: list[float] = []
+    val_curve: list[float] = []
     status, reason, dead_ratio = "ok", None, None
     test_loss = float("nan")
     step = 0
@@ -255,7 +280,9 @@ def train(
         # Dead units are measured on the final evaluation only (they cost a reduction per site).
         acc, test_loss, dead_ratio = evaluate(model, test_b, cfg.amp, device, dead=last)
         curve.append(acc)
-        if callback is not None and callback(epoch + 1, acc) and not last:
+        if val_b is not None:
+            val_curve.append(evaluate(model, val_b, cfg.amp, device)[0])
+        if callback is not None and callback(epoch + 1, val_curve[-1] if val_b is not None else acc) and not last:
             status, reason = "pruned", f"stopped after epoch {epoch + 1} of {cfg.epochs}"
             break
 
@@ -265,6 +292,8 @@ def train(
     return TrainResult(
         status=status,
         reason=reason,
+        val_acc=val_curve[-1] if val_curve else None,
+        val_curve=val_curve,
         test_acc=curve[-1] if curve else 0.0,
         test_loss=test_loss if math.isfinite(test_loss) else None,  # type: ignore[arg-type]
         curve=curve,
