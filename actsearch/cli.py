@@ -203,79 +203,112 @@ def train_command(
 Objectives = Annotated[str, typer.Option(help="accuracy,COST with COST one of activation_flops, model_flops, latency, dead_ratio.")]
 RunDir = Annotated[Optional[str], typer.Option(help="Run folder; an existing one resumes \\[default: a new dated folder under runs/].")]
 Space = Annotated[str, typer.Option("--space", "-s", help="Shipped space name (see `actsearch spaces`) or a YAML file.")]
+SEARCHING = "Choosing and confirming"
+
+SEARCH_OPTIONS = {  # shared by tune and evolve: name -> (annotation, default)
+    "space": (Space, "bounded_negative"),
+    "objectives": (Objectives, "accuracy,activation_flops"),
+    "warm_start": (Annotated[bool, typer.Option(help="Try the seed papers' default points first.")], True),
+    "prune": (Annotated[bool, typer.Option(rich_help_panel=SEARCHING, help="Stop a candidate at epochs 1, 2, 4, ... when its validation difference from ReLU is below the top third of earlier candidates by more than ReLU's seed spread.")], True),
+    "rank": (Annotated[str, typer.Option(rich_help_panel=SEARCHING, help="What the sampler is told: mean paired validation difference from ReLU, or lcb (mean minus one standard error).")], "mean"),
+    "max_cost": (Annotated[Optional[float], typer.Option(rich_help_panel=SEARCHING, help="Candidates costing more than this multiple of ReLU on the cost objective are infeasible (recorded, never picked).")], None),
+    "confirm": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Racing: up to this many extra seeds for each front member, given while its difference from ReLU is undecided.")], 5),
+    "confirm_budget": (Annotated[Optional[int], typer.Option(rich_help_panel=SEARCHING, help="Racing: at most this many training jobs \\[default: no limit].")], None),
+    "holdout": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Seeds the search never used, on which the front, ReLU and GELU are scored on the test split for the report (6 is the fewest a signed-rank test can decide with).")], 6),
+    "max_failures": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Stop after this many candidates in a row failed.")], 5),
+    "workers": (Annotated[int, typer.Option(help="Processes scoring candidates in parallel (CPU threads are split).")], 1),
+    "run_dir": (RunDir, None),
+}
+
+
+def with_search_options(command: Callable) -> Callable:
+    """Add the options every search backend shares; the command receives them as ``search``
+    (keyword arguments of SearchSettings) beside ``base``."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "search"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, (annotation, default) in SEARCH_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        search = {name: kwargs.pop(name) for name in SEARCH_OPTIONS}
+        return command(search=search, **kwargs)
+
+    params = own + shared
+    wrapper.__signature__ = inspect.Signature(params)
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def _finish_search(search, analysis) -> None:
+    from actsearch.analysis.report import front_table, verdict_line
+
+    console.print(front_table(analysis))
+    line = verdict_line(analysis)
+    if line:
+        console.print(line, highlight=False)
+    console.print(f"run folder: {search.run_dir}  (next: actsearch report / export / plot {search.run_dir})",
+                  highlight=False)
 
 
 @app.command("tune")
 @friendly_errors
 @with_train_options
+@with_search_options
 def tune_command(
     task: Task = "digits",
-    space: Space = "bounded_negative",
     sampler: Annotated[str, typer.Option(help="tpe, nsga2, nsga3, gp or random.")] = "tpe",
-    trials: Annotated[int, typer.Option(help="Finished trials the study should reach (a resumed run continues to it).")] = 30,
-    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.")] = None,
-    objectives: Objectives = "accuracy,activation_flops",
-    warm_start: Annotated[bool, typer.Option(help="Try the seed papers' default points first.")] = True,
-    prune: Annotated[bool, typer.Option(help="Stop candidates whose accuracy curve falls below the median.")] = True,
-    confirm: Annotated[int, typer.Option(help="Extra seeds to re-train each front member with after the search.")] = 2,
-    run_dir: RunDir = None,
+    trials: Annotated[int, typer.Option(help="Trials of the study in a terminal state (complete, pruned, failed, infeasible) to reach; a resumed run continues to it.")] = 30,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop proposing new trials after this many seconds.")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://, mysql://, sqlite:///, journal:PATH) shared by several processes or machines.")] = None,
     study: Annotated[str, typer.Option(help="Study name inside --storage.")] = "actsearch",
-    workers: Annotated[int, typer.Option(help="Local worker processes on one study (CPU threads are split).")] = 1,
+    search: Any = None,
     base: Any = None,
 ) -> None:
-    """Search a space with Optuna for the best accuracy / cost trade-off, then report and confirm the front."""
-    from actsearch.analysis.report import front_table
+    """Search a space with Optuna for the best accuracy / cost trade-off, race the front over more seeds, report.
+
+    Example: actsearch tune --task digits --trials 30
+    """
     from actsearch.search.tune import TuneSettings, tune
     from actsearch.training.trainer import get_dataset
 
-    settings = TuneSettings(
-        space=space, train=base, objectives=objectives, prune=prune, warm_start=warm_start,
-        confirm=confirm, run_dir=run_dir, sampler=sampler, trials=trials, timeout=timeout,
-        storage=storage, study=study, workers=workers,
-    )
+    settings = TuneSettings(train=base, sampler=sampler, trials=trials, timeout=timeout, storage=storage,
+                            study=study, **search)
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with progress.trials(console) as (on_progress, on_stop):
-        search, analysis = tune(settings, progress=on_progress, on_stop_request=on_stop)
-    console.print(front_table(analysis))
-    console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
+    with progress.search(console) as (on_event, on_stop):
+        run, analysis = tune(settings, progress=on_event, on_stop_request=on_stop)
+    _finish_search(run, analysis)
 
 
 @app.command("evolve")
 @friendly_errors
 @with_train_options
+@with_search_options
 def evolve_command(
     task: Task = "digits",
-    space: Space = "bounded_negative",
     population: Annotated[int, typer.Option(help="Individuals per generation (a multiple of 4).")] = 16,
     generations: Annotated[int, typer.Option(help="Generations to reach (a resumed run continues to it).")] = 10,
     cxpb: Annotated[float, typer.Option(help="Probability that a pair of parents is crossed over.")] = 0.9,
     mutpb: Annotated[float, typer.Option(help="Probability that a child is mutated.")] = 1.0,
-    objectives: Objectives = "accuracy,activation_flops",
-    warm_start: Annotated[bool, typer.Option(help="Seed the first population with the seed papers' default points.")] = True,
-    confirm: Annotated[int, typer.Option(help="Extra seeds to re-train each front member with at the end.")] = 2,
-    workers: Annotated[int, typer.Option(help="Processes evaluating a generation in parallel (CPU threads are split).")] = 1,
-    run_dir: RunDir = None,
+    search: Any = None,
     base: Any = None,
 ) -> None:
-    """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same report and export as tune."""
-    from actsearch.analysis.report import front_table, logbook_table
+    """Evolve a space with DEAP's NSGA-II; checkpointed every generation, resumable, same racing, report and export as tune.
+
+    Example: actsearch evolve --task digits --population 16 --generations 10
+    """
+    from actsearch.analysis.report import logbook_table
     from actsearch.search.evolve import EvolveSettings, evolve
     from actsearch.training.trainer import get_dataset
 
-    settings = EvolveSettings(
-        space=space, train=base, objectives=objectives, prune=False, warm_start=warm_start,
-        confirm=confirm, run_dir=run_dir, population=population, generations=generations, cxpb=cxpb,
-        mutpb=mutpb, workers=workers,
-    )
+    settings = EvolveSettings(train=base, population=population, generations=generations, cxpb=cxpb, mutpb=mutpb,
+                              **search)
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with progress.generations(console, generations, population) as (update, on_stop):
-        search, analysis, logbook = evolve(settings, progress=update, on_stop_request=on_stop)
+    with progress.search(console) as (on_event, on_stop):
+        run, analysis, logbook = evolve(settings, progress=on_event, on_stop_request=on_stop)
     console.print(logbook_table(logbook, analysis.objective))
-    console.print(front_table(analysis))
-    console.print(f"run folder: {search.run_dir}  (actsearch report / export {search.run_dir})")
+    _finish_search(run, analysis)
 
 
 @app.command("compare")
@@ -293,7 +326,7 @@ def compare_command(
     base: Any = None,
 ) -> None:
     """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
-    from actsearch.analysis.compare import PRESETS, candidates, compare, headers, row_cells
+    from actsearch.analysis.compare import PRESETS, candidates, compare, headers, row_cells, summary
     from actsearch.training.config import DEFAULT_MODEL
     from actsearch.training.trainer import get_dataset
 
@@ -318,43 +351,43 @@ def compare_command(
     for row in rows:
         table.add_row(*row_cells(row, target))
     console.print(table)
-    console.print(f"written: {folder / 'results.jsonl'}, {folder / 'comparison.md'}")
+    for line in summary(rows):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"written: {folder / 'results.jsonl'}, {folder / 'comparison.md'}", markup=False, highlight=False)
 
 
 @app.command("fidelity")
 @friendly_errors
+@with_train_options
 def fidelity_command(
     task: Task = "digits",
     space: Space = "bounded_negative",
     candidates: Annotated[int, typer.Option(help="Candidates sampled from the space.")] = 12,
     low: Annotated[str, typer.Option(help="The cheap proxy budget a search would use.")] = "tiny",
     high: Annotated[str, typer.Option(help="The longer training it should agree with.")] = "medium",
-    model: Model = None,
-    seed: Seed = 0,
     run_dir: RunDir = None,
-    data_dir: DataDir = None,
-    device: Device = "auto",
-    threads: Threads = None,
+    base: Any = None,
 ) -> None:
-    """Check that a cheap proxy ranks candidates as a longer training does (Kendall's tau, Spearman's rho)."""
-    from actsearch.training.config import TrainConfig
+    """Check that a cheap proxy ranks candidates as a longer training does (Kendall's tau, Spearman's rho).
+
+    Example: actsearch fidelity --task digits --low tiny --high medium
+    """
     from actsearch.analysis.fidelity import fidelity
     from actsearch.training.trainer import get_dataset
 
-    base = TrainConfig(task=task, model=model, seed=seed, data_dir=data_dir, device=device, threads=threads)
     with console.status(f"loading {task}"):
-        get_dataset(task, data_dir)
+        get_dataset(task, base.data_dir)
     with progress.steps(console) as on_step:
         result = fidelity(base, space, candidates, low, high, run_dir, on_step)
-    table = Table(title=f"Proxy fidelity on {task}: {low} vs {high} - {result.run_dir}")
-    for col in ("candidate", f"{low} acc %", f"{high} acc %"):
+    table = Table(title=f"Proxy fidelity on {task}: {low} vs {high}, validation accuracy - {result.run_dir}")
+    for col in ("candidate", f"{low} val acc %", f"{high} val acc %"):
         table.add_column(col, justify="left" if col == "candidate" else "right")
     for row in sorted(result.rows, key=lambda r: -r["high"]):
         table.add_row(row["label"], f"{row['low']:.2f}", f"{row['high']:.2f}")
     table.caption = (f"Kendall tau {result.tau:.3f} (p={result.tau_p:.3g}), Spearman rho {result.rho:.3f} "
                      f"(p={result.rho_p:.3g})")
     console.print(table)
-    console.print(f"verdict: {result.verdict}")
+    console.print(f"verdict: {result.verdict}", markup=False, highlight=False)
 
 
 @app.command("plot")
@@ -389,10 +422,13 @@ def plot_command(
 def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
     """Print the Pareto front of a run: knee, hypervolume, trial counts, accuracy against ReLU."""
     from actsearch.analysis.front import analyse
-    from actsearch.analysis.report import front_table
+    from actsearch.analysis.report import front_table, verdict_line
 
     analysis = analyse(run_dir)
     console.print(front_table(analysis))
+    line = verdict_line(analysis)
+    if line:
+        console.print(line, highlight=False, markup=False)
     if analysis.skipped_lines:
         err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
                           f"results.jsonl: {analysis.skipped_lines[:5]}")
@@ -404,13 +440,15 @@ def export_command(
     run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")],
     pick: Annotated[str, typer.Option(help="knee, best-accuracy, min-cost or trial:N.")] = "knee",
     out: Annotated[str, typer.Option("--out", "-o", help="YAML file to write.")] = "best.yaml",
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Write the chosen activation as YAML that actsearch.load_activation() rebuilds."""
     from actsearch.analysis.export import export
     from actsearch.analysis.front import analyse
 
-    doc = export(analyse(run_dir), pick, out)
-    console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {doc['activation']}")
+    doc = export(analyse(run_dir), pick, out, force=force)
+    console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {doc['activation']} ({doc['provenance']['why']})",
+                  highlight=False, markup=False)
 
 
 @app.command("spaces")

@@ -49,33 +49,41 @@ def epochs(console: Console, total: int) -> Iterator[Callable[[int, float], None
         yield lambda epoch, acc: progress.update(task, completed=epoch, acc=f"{acc:.2f}%")
 
 
-@contextlib.contextmanager
-def trials(console: Console) -> Iterator[tuple[Callable[[dict], None], Callable[[], None]]]:
-    """A tune search: yields (update with done/total/best_acc/front, Ctrl-C notice)."""
-    with _bar(console, "trials", "best {task.fields[best]}  front {task.fields[front]}", transient=False) as progress:
-        task = progress.add_task("search", total=None, best="-", front=0)
-
-        def update(state: dict) -> None:
-            best = "-" if state["best_acc"] is None else f"{state['best_acc']:.2f}%"
-            progress.update(task, completed=state["done"], total=state["total"], best=best, front=state["front"])
-
-        yield update, _stop_notice(progress, "trial")
+PHASES = {"baseline": "ReLU baseline", "search": "search", "racing": "racing the front",
+          "holdout": "held-out seeds"}
 
 
 @contextlib.contextmanager
-def generations(console: Console, total: int, population: int):
-    """An evolve run: yields (update with generation/done/total[/front/hypervolume], Ctrl-C notice)."""
-    label = "generation {task.fields[gen]}/" + str(total)
-    with _bar(console, label, "front {task.fields[front]}  hypervolume {task.fields[hv]}", transient=False) as progress:
-        task = progress.add_task("evolve", total=population, gen=0, front="-", hv="-")
+def search(console: Console) -> Iterator[tuple[Callable[[dict], None], Callable[[], None]]]:
+    """A search (tune or evolve): yields (on_event for ``Search.run``'s progress events, Ctrl-C
+    notice). One bar per phase on a terminal; when stdout is not a terminal (a log file, nohup,
+    a batch queue), one flushed line per finished trial and per phase instead."""
+    fields = "{task.fields[counts]}  best {task.fields[best]}"
+    with _bar(console, "{task.description}", fields, transient=False) as progress:
+        tasks: dict[str, int] = {}
 
-        def update(state: dict) -> None:
-            fields = {"gen": state.get("generation", 0)}
-            if "hypervolume" in state:
-                fields.update(front=state["front"], hv=f"{state['hypervolume']:,.0f}")
-            progress.update(task, completed=state.get("done", 0), total=state.get("total") or population, **fields)
+        def on_event(event: dict) -> None:
+            phase = event["phase"]
+            if phase == "done" or phase not in PHASES:
+                return
+            best = "-" if event.get("best") is None else f"{event['best']:+.2f} vs ReLU"
+            counts = ", ".join(f"{event[k]} {k}" for k in ("failed", "pruned", "infeasible") if event.get(k))
+            if not console.is_terminal:
+                trial = event.get("trial")
+                if trial is not None:
+                    acc = "-" if trial.get("val_acc") is None else f"val {trial['val_acc']:.2f}%"
+                    print(f"trial {trial['trial']}: {trial['status']} {acc} {trial.get('activation', '')} | "
+                          f"best {best}", flush=True)
+                elif event.get("message"):
+                    print(f"{PHASES[phase]}: {event['message']}", flush=True)
+                return
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(PHASES[phase], total=event.get("total"), counts="", best="-")
+            progress.update(tasks[phase], completed=event.get("done", 0), total=event.get("total"),
+                            counts=counts, best=best if phase == "search" else "-",
+                            description=f"{PHASES[phase]}" + (f": {event['message']}" if event.get("message") else ""))
 
-        yield update, _stop_notice(progress, "generation")
+        yield on_event, _stop_notice(progress, "job")
 
 
 @contextlib.contextmanager

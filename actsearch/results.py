@@ -15,8 +15,8 @@ from typing import Any, TypedDict
 
 RESULTS = "results.jsonl"
 # Why a job was run: a search proposal, the ReLU reference, an extra seed of a front member
-# (racing or confirmation), or a row of compare / fidelity / train.
-ROLES = ("search", "baseline", "confirm", "compare", "fidelity", "train")
+# (racing), a job on a seed the search never saw (holdout), or a row of compare / fidelity / train.
+ROLES = ("search", "baseline", "confirm", "holdout", "compare", "fidelity", "train")
 STATUSES = ("ok", "pruned", "diverged", "failed", "infeasible")
 
 
@@ -25,6 +25,8 @@ class Record(TypedDict, total=False):
     trial: int | None  # the search's trial number; None for the baseline
     seed: int  # model init, data order and noise
     point: dict[str, Any]  # the search point (space values, switches included); search records only
+    warm: bool  # a warm-start point (the seed papers' defaults), tried first
+    reused: bool  # answered from an earlier record of the same config and seed, not retrained
     activation: str  # a readable label
     activation_config: dict[str, Any]  # what build_activation takes
     status: str  # one of STATUSES
@@ -62,7 +64,8 @@ def record_problems(record: Any) -> list[str]:
         problems.append(f"unknown role {record.get('role')!r}")
     if record.get("status", "ok") not in STATUSES:
         problems.append(f"unknown status {record.get('status')!r}")
-    if record.get("role") in ("search", "confirm") and not isinstance(record.get("trial"), int):
+    if record.get("role") in ("search", "confirm") and (isinstance(record.get("trial"), bool)
+                                                      or not isinstance(record.get("trial"), int)):
         problems.append("a search record needs an integer 'trial'")
     if record.get("status") == "ok" and not isinstance(record.get("test_acc"), (int, float)):
         problems.append("a scored record needs a numeric 'test_acc'")

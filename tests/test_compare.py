@@ -113,4 +113,4 @@ def test_report_refuses_a_compare_folder(tmp_path):
         result = invoke(*command)
         assert result.exit_code == 2 and "comparison.md" in result.output, command
     missing = invoke("report", str(tmp_path / "nothing"))
-    assert missing.exit_code == 2 and "not an actsearch run folder" in missing.output
+    assert missing.exit_code == 2 and "does not exist" in missing.output

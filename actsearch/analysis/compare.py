@@ -9,19 +9,19 @@ comparison resumes where it stopped, and the table to ``comparison.md``.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from scipy import stats
 
 from actsearch.activations import activation_config_from_file, validate_config
 from actsearch.training.config import TrainConfig
 from actsearch.errors import ConfigError
 from actsearch.results import append_result, read_results
-from actsearch.rundir import new_run_dir, open_run, write_atomic
+from actsearch.analysis import stats
+from actsearch.analysis.report import _paired_cell
+from actsearch.rundir import new_run_dir, open_run, run_identity, write_atomic
 from actsearch.activations import describe
 from actsearch.training.trainer import train
 
@@ -47,7 +47,12 @@ class Row:
     label: str
     activation: dict[str, Any]
     records: list[dict[str, Any]]
-    p_value: float | None = None  # Welch t-test of accuracy against ReLU
+    p_value: float | None = None  # Welch t-test of accuracy against ReLU (unpaired)
+    vs_relu: stats.Paired | None = None  # paired by seed: same initialization stream and data order
+    vs_gelu: stats.Paired | None = None
+
+    def by_seed(self) -> dict[int, float]:
+        return {r["seed"]: r["test_acc"] for r in self.records}
 
     def values(self, key: str) -> list[float]:
         return [r[key] for r in self.records if r.get(key) is not None]
@@ -76,16 +81,6 @@ def candidates(names: str | None, configs: list[str] | None) -> list[tuple[str, 
     return out
 
 
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Two-sided Welch t-test p-value; None when either side has under two values or no spread."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
-        return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else None
-
-
 def compare(base: TrainConfig, models: list[str], entries: list[tuple[str, dict[str, Any]]], seeds: int,
             run_dir: str | None, on_step: Callable[[str, int, int], None] | None = None) -> tuple[Path, list[Row]]:
     """Train every (model, activation, seed) not yet in the run folder; return the table rows."""
@@ -93,10 +88,9 @@ def compare(base: TrainConfig, models: list[str], entries: list[tuple[str, dict[
         raise ConfigError("--seeds must be >= 1")
     base = base.resolved()
     folder = Path(run_dir) if run_dir else new_run_dir("compare", base.task)
-    identity = {"task": base.task, "budget": base.budget, "epochs": base.epochs, "batch_size": base.batch_size,
-                "optimizer": base.optimizer, "lr": base.lr, "train_subset": base.train_subset,
-                "test_subset": base.test_subset, "width": base.width}
-    open_run(folder, "compare", identity)
+    # Every training option counts (lr schedule, amp, weight decay, ...); the model, activation
+    # and seed vary inside a comparison.
+    open_run(folder, "compare", run_identity(replace(base, model=None, activation={"name": "relu"}, seed=0)))
     done = {(r.get("model"), r.get("label"), r.get("seed")) for r in read_results(folder)[0]
             if r.get("role") == "compare"}
     total = len(models) * len(entries) * seeds
@@ -126,9 +120,15 @@ def table_rows(folder: Path, models: list[str], entries: list[tuple[str, dict[st
         group = [Row(model, label, config, [r for r in records if r.get("model") == model and r.get("label") == label])
                  for label, config in entries]
         relu = next((row for row in group if row.activation == validate_config({"name": "relu"})), None)
+        gelu = next((row for row in group if row.activation == validate_config({"name": "gelu"})), None)
         for row in group:
+            for ref, attr in ((relu, "vs_relu"), (gelu, "vs_gelu")):
+                if ref is not None and row is not ref:
+                    mine, theirs = row.by_seed(), ref.by_seed()
+                    seeds = sorted(set(mine) & set(theirs))
+                    setattr(row, attr, stats.paired([mine[s] for s in seeds], [theirs[s] for s in seeds], seeds))
             if relu is not None and row is not relu:
-                row.p_value = welch_p(row.values("test_acc"), relu.values("test_acc"))
+                row.p_value = stats.welch(row.values("test_acc"), relu.values("test_acc"))
         rows += group
     return rows
 
@@ -147,13 +147,15 @@ def row_cells(row: Row, target: float) -> list[str]:
         f"{_pm(row.mean_std('epoch_to_target'), '.1f')} ({len(reached)}/{len(row.records)})" if row.records else "-",
         _pm(row.mean_std("test_loss"), ".4f"), _pm(row.mean_std("dead_ratio"), ".3f"),
         f"{first['model_flops']:,}" if first else "-",
-        f"{first.get('activation_flops', 0):,}" if first else "-", p, str(len(row.records)),
+        f"{first.get('activation_flops', 0):,}" if first else "-",
+        _paired_cell(row.vs_relu), _paired_cell(row.vs_gelu), p, str(len(row.records)),
     ]
 
 
 def headers(target: float) -> list[str]:
     return ["model", "activation", "test acc % (mean ± std)", f"epochs to {target:g}% (reached)",
-            "test loss", "dead ratio", "model FLOPs", "act FLOPs", "p vs ReLU (Welch)", "seeds"]
+            "test loss", "dead ratio", "model FLOPs", "act FLOPs", "Δ ReLU, paired [95% CI] p",
+            "Δ GELU, paired [95% CI] p", "p vs ReLU (Welch, unpaired)", "seeds"]
 
 
 def markdown(rows: list[Row], base: TrainConfig) -> str:
@@ -162,4 +164,20 @@ def markdown(rows: list[Row], base: TrainConfig) -> str:
              f"{base.optimizer} lr {base.lr:g}); FLOPs per sample, forward.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row_cells(r, base.target)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    notes = [n for n in (summary(rows)) if n]
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+def summary(rows: list[Row]) -> list[str]:
+    """Plain sentences under the table: collapsed seeds, and per model whether anything beats
+    ReLU (Holm-adjusted across the rows of that model)."""
+    out = []
+    for model in dict.fromkeys(r.model for r in rows):
+        group = [r for r in rows if r.model == model]
+        relu = next((r for r in group if r.activation == validate_config({"name": "relu"})), None)
+        if relu is not None and (note := stats.collapse_sentence(relu.values("test_acc"), "ReLU")):
+            out.append(f"{model}: {note}.")
+        judged = {r.label: r.vs_relu for r in group if r.vs_relu is not None}
+        if judged:
+            out.append(f"{model}: {stats.verdict(judged, baseline='ReLU').sentence}")
+    return out

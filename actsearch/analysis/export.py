@@ -9,25 +9,46 @@ import yaml
 
 import actsearch
 from actsearch.analysis.front import RunAnalysis, pick
+from actsearch.errors import RunDirError
 
 
-def export(analysis: RunAnalysis, how: str, out: str | Path) -> dict[str, Any]:
-    c = pick(analysis, how)
+def _interval(p) -> dict[str, Any] | None:
+    if p is None or p.mean is None:
+        return None
+    out = {"mean_difference": round(p.mean, 4), "seeds": p.n}
+    if p.ci is not None:
+        out["ci95"] = [round(p.ci[0], 4), round(p.ci[1], 4)]
+    if p.p is not None:
+        out.update(p_value=round(p.p, 6), test=p.test)
+    return out
+
+
+def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False) -> dict[str, Any]:
+    """Write the picked candidate; refuse to overwrite an existing file unless ``force``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise RunDirError(f"{out} exists; pass --force to overwrite it, or --out another file")
+    c, why = pick(analysis, how)
     r, s = c.record, analysis.settings
     doc = {
-        "activation": {"name": c.activation["name"], **{k: v for k, v in c.activation.items() if k != "name"}},
+        "activation": dict(c.activation),
         "objectives": {
-            "accuracy_mean": round(c.acc_mean, 4),
-            "accuracy_std": round(c.acc_std, 4),
-            "seeds": len(c.accs),
+            "validation_accuracy": {"mean": round(c.acc_mean, 4), "std": round(c.acc_std, 4), "seeds": c.seeds,
+                                    "split": "validation (carved from the training data; chosen on)"},
+            "validation_vs_relu": _interval(c.val_diff),
+            "test_vs_relu_heldout": _interval(c.vs_relu),
+            "test_vs_gelu_heldout": _interval(c.vs_gelu),
             analysis.objective: c.cost,
             "activation_flops": r.get("activation_flops"),
+            # what the search optimized under model_flops: the model's and the activations' FLOPs
+            "flops": r.get("flops"),
             "model_flops": r.get("model_flops"),
             "dead_ratio": r.get("dead_ratio"),
         },
         "provenance": {
             "run_dir": str(analysis.run_dir),
             "pick": how,
+            "why": why,
             "trial": c.trial,
             "task": r.get("task"),
             "model": r.get("model"),
@@ -37,5 +58,8 @@ def export(analysis: RunAnalysis, how: str, out: str | Path) -> dict[str, Any]:
             "actsearch_version": actsearch.__version__,
         },
     }
-    Path(out).write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    except OSError as exc:
+        raise RunDirError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
     return doc

@@ -17,8 +17,8 @@ from scipy import stats
 from actsearch.training.config import BUDGETS, TrainConfig
 from actsearch.errors import ConfigError
 from actsearch.results import append_result, read_results
-from actsearch.rundir import new_run_dir, open_run
-from actsearch.search.space import Dimension, load_space
+from actsearch.rundir import new_run_dir, open_run, run_identity
+from actsearch.search.space import config_key, load_space
 from actsearch.activations import describe
 from actsearch.training.trainer import train
 
@@ -35,21 +35,6 @@ class Fidelity:
     rho: float
     rho_p: float
     verdict: str
-
-
-def random_suggest(rng: random.Random) -> Callable[[Dimension], Any]:
-    def suggest(d: Dimension) -> Any:
-        if d.choices:
-            return d.choices[rng.randrange(len(d.choices))]
-        if d.log:
-            import math
-
-            value = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
-        else:
-            value = rng.uniform(d.low, d.high)
-        return int(round(value)) if d.type == "int" else value
-
-    return suggest
 
 
 def verdict(tau: float, low: str, high: str) -> str:
@@ -71,21 +56,28 @@ def fidelity(base: TrainConfig, space_name: str, n: int, low: str, high: str, ru
     if n < 3:
         raise ConfigError("--candidates must be >= 3 to rank anything")
     space = load_space(space_name)
+    distinct = space.distinct_points()
+    if distinct < n:
+        raise ConfigError(f"space '{space.name}' holds {distinct} distinct activation(s), fewer than "
+                          f"--candidates {n}; ask for at most {distinct}")
     base = base.resolved()
     folder = Path(run_dir) if run_dir else new_run_dir("fidelity", base.task)
-    open_run(folder, "fidelity", {"task": base.task, "model": base.model, "space": space.name, "seed": base.seed,
-                                  "candidates": n, "low": low, "high": high})
+    open_run(folder, "fidelity", run_identity(replace(base, budget=low), space=space.name, candidates=n, low=low,
+                                              high=high))
     rng = random.Random(base.seed)
-    configs = []
-    while len(configs) < n:  # distinct candidates
-        config = space.to_activation(space.sample(random_suggest(rng)))
-        if config not in configs:
+    configs: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    while len(configs) < n:  # distinct candidates: the count above says there are enough
+        config = space.to_activation(space.sample(lambda d: d.random(rng)))
+        if config_key(config) not in keys:
+            keys.add(config_key(config))
             configs.append(config)
     done = {(r.get("candidate"), r.get("budget")): r for r in read_results(folder)[0] if r.get("role") == "fidelity"}
     step = 0
     for budget in (low, high):
         # Budget presets only: other overrides would make the two levels the same job.
-        level = replace(base, budget=budget, epochs=None, train_subset=None, test_subset=None, width=None)
+        level = replace(base, budget=budget, epochs=None, train_subset=None, val_subset=None, test_subset=None,
+                        width=None)
         for i, config in enumerate(configs):
             step += 1
             if (i, budget) in done:
@@ -96,8 +88,9 @@ def fidelity(base: TrainConfig, space_name: str, n: int, low: str, high: str, ru
             record.update(role="fidelity", candidate=i)
             append_result(folder, record)
             done[(i, budget)] = record
-    low_acc = [done[(i, low)]["test_acc"] for i in range(n)]
-    high_acc = [done[(i, high)]["test_acc"] for i in range(n)]
+    # Validation accuracy: what a search at the low budget would choose on.
+    low_acc = [done[(i, low)]["val_acc"] for i in range(n)]
+    high_acc = [done[(i, high)]["val_acc"] for i in range(n)]
     tau = stats.kendalltau(low_acc, high_acc)
     rho = stats.spearmanr(low_acc, high_acc)
     rows = [{"label": describe(c), "low": a, "high": b} for c, a, b in zip(configs, low_acc, high_acc)]

@@ -1,6 +1,10 @@
-"""Pareto analysis of a run's results.jsonl: candidates, front, knee, hypervolume.
+"""Analysis of a search's results.jsonl: candidates, racing, front, knee, hypervolume, verdict.
 
-Every search backend writes the same records, so tune and evolve runs are analysed alike.
+Every backend writes the same records, so tune and evolve runs are analysed alike. One candidate
+is one distinct activation config, whatever how many trials proposed it. Choosing uses the
+validation split only: a candidate's accuracy is its mean paired difference from ReLU on the
+validation split over its seeds. The test split is only reported, and a gain is only stated from
+the held-out seeds (seeds the search never used).
 """
 
 from __future__ import annotations
@@ -10,29 +14,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actsearch.analysis import stats
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.search.objectives import COSTS, cost_value
 from actsearch.results import read_results
 from actsearch.rundir import read_snapshot
+from actsearch.search.objectives import cost_value, relu_equal
+from actsearch.search.space import config_key
+
+ALPHA = 0.05
 
 
 @dataclass
 class Candidate:
-    trial: int
+    trial: int  # the first trial that proposed it
     activation: dict[str, Any]
     label: str
-    status: str  # of the search record: ok, pruned, diverged, failed
-    record: dict[str, Any]  # the search record
-    accs: list[float] = field(default_factory=list)  # every finished seed
+    status: str  # of its first search record: ok, pruned, diverged, failed, infeasible
+    record: dict[str, Any]  # that record
     cost: float | None = None
+    trials: list[int] = field(default_factory=list)  # every trial that proposed it
+    val_by_seed: dict[int, float] = field(default_factory=dict)  # validation accuracy %, per seed
+    test_by_seed: dict[int, float] = field(default_factory=dict)  # test accuracy % of the same jobs
+    holdout: dict[int, float] = field(default_factory=dict)  # test accuracy % on held-out seeds
+    val_diff: stats.Paired | None = None  # vs ReLU, validation, the seeds it was scored on
+    vs_relu: stats.Paired | None = None  # held-out seeds, test split, Holm-adjusted across the front
+    vs_gelu: stats.Paired | None = None
+    equals_relu: bool = False
+    p_adjusted: float | None = None  # vs_relu's p, Holm-adjusted across the front
+
+    @property
+    def seeds(self) -> int:
+        return len(self.val_by_seed)
 
     @property
     def acc_mean(self) -> float:
-        return statistics.fmean(self.accs) if self.accs else float("nan")
+        """Mean validation accuracy over its seeds."""
+        return statistics.fmean(self.val_by_seed.values()) if self.val_by_seed else float("nan")
 
     @property
     def acc_std(self) -> float:
-        return statistics.stdev(self.accs) if len(self.accs) > 1 else 0.0
+        v = list(self.val_by_seed.values())
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+    @property
+    def diff(self) -> float:
+        """Mean paired validation difference from ReLU (points): what the front ranks on."""
+        if self.val_diff is None or self.val_diff.mean is None:
+            return float("nan")
+        return self.val_diff.mean
 
 
 @dataclass
@@ -43,48 +72,64 @@ class RunAnalysis:
     candidates: list[Candidate]
     front: list[Candidate]  # sorted by cost
     knee: Candidate | None
+    knee_reason: str
     hypervolume: float
-    reference: tuple[float, float]  # (accuracy %, cost)
-    baseline_acc: float | None  # ReLU under the same settings
+    reference: tuple[float, float]  # (difference from ReLU in points, cost)
+    baseline_val: dict[int, float]  # ReLU's validation accuracy per seed
+    baseline_acc: float | None  # its mean
+    holdout_relu: dict[int, float]
+    holdout_gelu: dict[int, float]
+    verdict: stats.Verdict | None  # from the held-out seeds; None when there are none
     counts: dict[str, int]
     skipped_lines: list[int]
+    raced: bool  # whether the front comes from racing (several seeds) or one seed
 
 
 def pareto_front(points: list[Candidate]) -> list[Candidate]:
-    """Candidates no other beats on both mean accuracy (higher) and cost (lower), by cost."""
+    """Candidates no other beats on both difference from ReLU (higher) and cost (lower), by cost."""
     front = [c for c in points if not any(
-        (o.acc_mean >= c.acc_mean and o.cost <= c.cost) and (o.acc_mean > c.acc_mean or o.cost < c.cost)
-        for o in points)]
-    return sorted(front, key=lambda c: (c.cost, -c.acc_mean))
+        (o.diff >= c.diff and o.cost <= c.cost) and (o.diff > c.diff or o.cost < c.cost) for o in points)]
+    return sorted(front, key=lambda c: (c.cost, -c.diff, -c.seeds, c.trial))
 
 
-def knee_point(front: list[Candidate]) -> Candidate | None:
-    """The member closest to the ideal corner after min-max scaling both objectives."""
-    if not front:
-        return None
-    accs, costs = [c.acc_mean for c in front], [c.cost for c in front]
-    a_span = (max(accs) - min(accs)) or 1.0
-    c_span = (max(costs) - min(costs)) or 1.0
+def knee_point(front: list[Candidate]) -> tuple[Candidate | None, str]:
+    """(knee, why). The knee is the member farthest below the straight line joining the front's
+    two ends, after scaling both objectives to [0, 1] over the front: where a step in cost buys
+    the most accuracy. It needs three distinct points; ties go to more seeds, then lower cost."""
+    distinct = {(c.diff, c.cost) for c in front}
+    if len(distinct) < 3:
+        return None, (f"no knee: the front has {len(distinct)} distinct point(s); a knee needs 3 "
+                      "(pick best-accuracy, min-cost or trial:N)")
+    lo, hi = front[0], front[-1]  # cheapest, costliest (= most accurate on a front)
+    d_span = (hi.diff - lo.diff) or 1.0
+    c_span = (hi.cost - lo.cost) or 1.0
 
-    def distance(c: Candidate) -> float:
-        return ((max(accs) - c.acc_mean) / a_span) ** 2 + ((c.cost - min(costs)) / c_span) ** 2
+    def gain(c: Candidate) -> float:
+        # distance above the chord from (0, 0) to (1, 1) in scaled (cost, accuracy)
+        x, y = (c.cost - lo.cost) / c_span, (c.diff - lo.diff) / d_span
+        return y - x
 
-    return min(front, key=distance)
+    best = max(front, key=lambda c: (round(gain(c), 12), c.seeds, -c.cost))
+    return best, "knee: the largest accuracy gain per unit of cost along the front"
 
 
 def hypervolume(front: list[Candidate], reference: tuple[float, float]) -> float:
-    """Area dominated by the front up to the reference point (accuracy floor, cost ceiling)."""
-    acc_ref, cost_ref = reference
-    area, best_acc = 0.0, acc_ref
+    """Area dominated by the front up to the reference point (difference floor, cost ceiling)."""
+    ref_diff, ref_cost = reference
+    area, best = 0.0, ref_diff
     for c in sorted(front, key=lambda c: c.cost):  # ascending cost, so accuracy rises along it
-        if c.acc_mean > best_acc and c.cost < cost_ref:
-            area += (c.acc_mean - best_acc) * (cost_ref - c.cost)
-            best_acc = c.acc_mean
+        if c.diff > best and c.cost < ref_cost:
+            area += (c.diff - best) * (ref_cost - c.cost)
+            best = c.diff
     return area
 
 
-def analyse(run_dir: str | Path) -> RunAnalysis:
-    run_dir = Path(run_dir)
+# --- reading a run ---------------------------------------------------------------------------
+
+
+def _snapshot(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.exists():
+        raise RunDirError(f"{run_dir} does not exist; pass a folder that `actsearch tune` or `actsearch evolve` wrote")
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
         raise RunDirError(f"{run_dir} is not an actsearch run folder (no run.yaml); pass a folder that "
@@ -93,59 +138,200 @@ def analyse(run_dir: str | Path) -> RunAnalysis:
         hint = " (its table is comparison.md)" if snapshot.get("command") == "compare" else ""
         raise RunDirError(f"{run_dir} holds an `actsearch {snapshot.get('command')}` run{hint}, not a search; "
                           "report, export and plot read tune and evolve runs")
+    return snapshot
+
+
+def candidates_of(records: list[dict[str, Any]], objective: str) -> tuple[dict[str, Candidate], dict[int, float]]:
+    """Candidates by config key, and ReLU's validation accuracy per seed. A (config, seed) job
+    counts once however many processes or trials logged it."""
+    from actsearch.activations import describe
+
+    relu: dict[int, float] = {}
+    out: dict[str, Candidate] = {}
+    for r in records:
+        if r.get("role") == "baseline" and r.get("status") == "ok" and r.get("val_acc") is not None:
+            relu.setdefault(r["seed"], r["val_acc"])
+    for r in records:
+        if r.get("role") != "search":
+            continue
+        key = config_key(r["activation_config"])
+        c = out.get(key)
+        if c is None:
+            status = r.get("status", "failed")
+            c = out[key] = Candidate(
+                trial=r["trial"], activation=r["activation_config"], status=status, record=r,
+                label=r.get("activation") or describe(r["activation_config"]),
+                cost=cost_value(r, objective), equals_relu=relu_equal(r["activation_config"]))
+        if r["trial"] not in c.trials:
+            c.trials.append(r["trial"])
+        if r.get("status") == "ok":
+            c.status = "ok"
+            c.record = r if c.record.get("status") != "ok" else c.record
+            if c.cost is None:
+                c.cost = cost_value(r, objective)
+    by_key = out
+    for r in records:
+        if r.get("status") != "ok" or r.get("role") not in ("search", "confirm", "holdout"):
+            continue
+        c = by_key.get(config_key(r["activation_config"]))
+        if c is None:
+            continue
+        if r["role"] == "holdout":
+            c.holdout.setdefault(r["seed"], r["test_acc"])
+        elif r.get("val_acc") is not None:
+            c.val_by_seed.setdefault(r["seed"], r["val_acc"])
+            c.test_by_seed.setdefault(r["seed"], r["test_acc"])
+    for c in out.values():
+        seeds = [s for s in c.val_by_seed if s in relu]
+        c.val_diff = stats.paired([c.val_by_seed[s] for s in seeds], [relu[s] for s in seeds]) if seeds else None
+    return out, relu
+
+
+def _search_seed(settings: dict[str, Any]) -> int:
+    return int(settings.get("train", {}).get("seed", 0))
+
+
+def race_field(run_dir: Path) -> list[Candidate]:
+    """The members racing starts with: the front of the search seed's scores."""
+    settings = _snapshot(run_dir)["settings"]
+    objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
+    cands, relu = candidates_of(read_results(run_dir)[0], objective)
+    seed = _search_seed(settings)
+    single = []
+    for c in cands.values():
+        if c.status == "ok" and c.cost is not None and seed in c.val_by_seed and seed in relu:
+            one = Candidate(trial=c.trial, activation=c.activation, label=c.label, status="ok", record=c.record,
+                            cost=c.cost, val_by_seed={seed: c.val_by_seed[seed]},
+                            val_diff=stats.paired([c.val_by_seed[seed]], [relu[seed]]))
+            single.append(one)
+    keys = {config_key(c.activation) for c in pareto_front(single)}
+    return [c for c in cands.values() if config_key(c.activation) in keys]
+
+
+@dataclass
+class RaceState:
+    alive: list[Candidate]
+    out: dict[int, int]  # trial -> the trial that beat it
+    decided: set[int]  # trials whose difference from ReLU is decided
+
+
+def race_state(run_dir: Path, field_: list[Candidate]) -> RaceState:
+    """Who is still racing, derived from the records alone (so a resumed race agrees)."""
+    settings = _snapshot(run_dir)["settings"]
+    objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
+    cands, relu = candidates_of(read_results(run_dir)[0], objective)
+    members = [cands[config_key(c.activation)] for c in field_]
+    out: dict[int, int] = {}
+    for c in members:
+        for b in members:
+            if b is c or b.cost > c.cost:
+                continue
+            common = sorted(set(b.val_by_seed) & set(c.val_by_seed))
+            diffs = [b.val_by_seed[s] - c.val_by_seed[s] for s in common]
+            if stats.race_decision(diffs, ALPHA) == "better":
+                out[c.trial] = b.trial
+                break
+    decided = set()
+    for c in members:
+        common = [s for s in c.val_by_seed if s in relu]
+        if stats.race_decision([c.val_by_seed[s] - relu[s] for s in common], ALPHA) != "undecided":
+            decided.add(c.trial)
+    return RaceState([c for c in members if c.trial not in out], out, decided)
+
+
+def analyse(run_dir: str | Path) -> RunAnalysis:
+    run_dir = Path(run_dir)
+    snapshot = _snapshot(run_dir)
     settings = snapshot["settings"]
     objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
     records, bad = read_results(run_dir)
-    candidates: dict[int, Candidate] = {}
-    baseline = []
-    counts = {"complete": 0, "pruned": 0, "diverged": 0, "failed": 0}
+    cands, relu = candidates_of(records, objective)
+    counts = {"trials": 0, "complete": 0, "pruned": 0, "diverged": 0, "failed": 0, "infeasible": 0}
+    seen_trials: set[int] = set()
     for r in records:
-        role = r.get("role")
-        if role == "baseline" and r.get("status") == "ok":
-            baseline.append(r["test_acc"])
-        elif role == "search":
+        if r.get("role") == "search" and r["trial"] not in seen_trials:
+            seen_trials.add(r["trial"])
+            counts["trials"] += 1
             status = r.get("status", "failed")
             counts["complete" if status == "ok" else status if status in counts else "failed"] += 1
-            candidates[r["trial"]] = Candidate(
-                trial=r["trial"], activation=r.get("activation_config", {}), label=r.get("activation", "?"),
-                status=status, record=r, cost=cost_value(r, objective),
-                accs=[r["test_acc"]] if status == "ok" else [])
-    for r in records:
-        if r.get("role") == "confirm" and r.get("status") == "ok" and r.get("trial") in candidates:
-            candidates[r["trial"]].accs.append(r["test_acc"])
-    scored = [c for c in candidates.values() if c.status == "ok" and c.cost is not None]
-    front = pareto_front(scored)
+    raced = any(r.get("role") == "confirm" for r in records)
+    field_ = race_field(run_dir)
+    pool = race_state(run_dir, field_).alive if raced else field_
+    pool = [c for c in pool if c.cost is not None and c.val_diff is not None and c.val_diff.n]
+    front = pareto_front(pool)
+    holdout_relu = _holdout(records, "relu")
+    holdout_gelu = _holdout(records, "gelu")
+    verdict = None
+    if holdout_relu:
+        for c in front:
+            seeds = sorted(set(c.holdout) & set(holdout_relu))
+            if seeds:
+                c.vs_relu = stats.paired([c.holdout[s] for s in seeds], [holdout_relu[s] for s in seeds])
+            seeds = sorted(set(c.holdout) & set(holdout_gelu))
+            if seeds:
+                c.vs_gelu = stats.paired([c.holdout[s] for s in seeds], [holdout_gelu[s] for s in seeds])
+        tested = {f"trial {c.trial}": c for c in front if c.vs_relu is not None}
+        if tested:
+            verdict = stats.verdict({k: c.vs_relu for k, c in tested.items()}, alpha=ALPHA, baseline="ReLU")
+            for k, c in tested.items():
+                c.p_adjusted = verdict.adjusted.get(k)
+    scored = [c for c in cands.values() if c.cost is not None and c.val_diff is not None and c.val_diff.n]
     cost_ref = max((c.cost for c in scored), default=1.0) * 1.1 or 1.0
-    reference = (0.0, cost_ref)
+    reference = (min((c.diff for c in scored), default=0.0), cost_ref)
+    knee, why = knee_point(front)
     return RunAnalysis(
         run_dir=run_dir, settings=settings, objective=objective,
-        candidates=sorted(candidates.values(), key=lambda c: c.trial), front=front, knee=knee_point(front),
-        hypervolume=hypervolume(front, reference), reference=reference,
-        baseline_acc=statistics.fmean(baseline) if baseline else None, counts=counts, skipped_lines=bad,
+        candidates=sorted(cands.values(), key=lambda c: c.trial), front=front, knee=knee, knee_reason=why,
+        hypervolume=hypervolume(front, reference), reference=reference, baseline_val=relu,
+        baseline_acc=statistics.fmean(relu.values()) if relu else None, holdout_relu=holdout_relu,
+        holdout_gelu=holdout_gelu, verdict=verdict, counts=counts, skipped_lines=bad, raced=raced,
     )
 
 
-def pick(analysis: RunAnalysis, how: str) -> Candidate:
-    """knee | best-accuracy | min-cost | trial:N"""
+def _holdout(records: list[dict[str, Any]], name: str) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for r in records:
+        if r.get("role") == "holdout" and r.get("status") == "ok" and r["activation_config"].get("name") == name \
+                and r.get("trial") is None:
+            out.setdefault(r["seed"], r["test_acc"])
+    return out
+
+
+def pick(analysis: RunAnalysis, how: str) -> tuple[Candidate, str]:
+    """(candidate, why) for knee | best-accuracy | min-cost | trial:N.
+
+    When the held-out seeds show no member beating ReLU, or the front has no knee, ``knee``
+    falls back to the cheapest member not significantly worse than the most accurate one."""
     front = analysis.front
     if how.startswith("trial:"):
         try:
             number = int(how.split(":", 1)[1])
         except ValueError:
             raise ConfigError(f"--pick {how!r}: write trial:N with N a trial number") from None
-        match = [c for c in analysis.candidates if c.trial == number]
+        match = [c for c in analysis.candidates if number in c.trials]
         if not match:
             raise ConfigError(f"--pick {how}: no trial {number} in {analysis.run_dir}; see `actsearch report`")
-        return match[0]
+        return match[0], f"trial {number} as asked"
     if how not in ("knee", "best-accuracy", "min-cost"):
         raise ConfigError(f"--pick {how!r}: choose knee, best-accuracy, min-cost or trial:N")
     if not front:
         raise RunDirError(f"{analysis.run_dir} has no completed trial yet; run the search first")
-    if how == "knee":
-        return analysis.knee  # type: ignore[return-value]
+    best = max(front, key=lambda c: (c.diff, c.seeds, -c.cost))
     if how == "best-accuracy":
-        return max(front, key=lambda c: c.acc_mean)
-    return min(front, key=lambda c: (c.cost, -c.acc_mean))
+        return best, "the highest mean validation difference from ReLU on the front"
+    if how == "min-cost":
+        return min(front, key=lambda c: (c.cost, -c.diff)), "the cheapest member of the front"
+    no_gain = analysis.verdict is not None and not analysis.verdict.winners
+    if analysis.knee is not None and not no_gain:
+        return analysis.knee, analysis.knee_reason
+    for c in front:  # by cost
+        common = sorted(set(c.val_by_seed) & set(best.val_by_seed))
+        diffs = [c.val_by_seed[s] - best.val_by_seed[s] for s in common]
+        if c is best or stats.race_decision(diffs, ALPHA) != "worse":
+            why = "no member beats ReLU on the held-out seeds" if no_gain else analysis.knee_reason
+            return c, f"{why}; took the cheapest member not significantly worse than the most accurate"
+    return best, analysis.knee_reason
 
 
-__all__ = ["COSTS", "Candidate", "RunAnalysis", "analyse", "hypervolume", "knee_point", "pareto_front", "pick"]
+__all__ = ["Candidate", "RunAnalysis", "analyse", "hypervolume", "knee_point", "pareto_front", "pick",
+           "race_field", "race_state"]

@@ -57,29 +57,37 @@ def plot_curves(configs: list[tuple[str, dict[str, Any]]], out: Path, title: str
 
 
 def plot_front(analysis: RunAnalysis, out: Path) -> Path:
+    """Every trial's single-seed validation difference from ReLU (dots), the front's multi-seed
+    means (a step line: the region it dominates), the knee, and ReLU at 0."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    scored = [c for c in analysis.candidates if c.status == "ok" and c.cost is not None]
-    ax.scatter([c.cost for c in scored], [c.acc_mean for c in scored], s=16, alpha=0.45, label="trials")
+    seed = int(analysis.settings.get("train", {}).get("seed", 0))
+    relu = analysis.baseline_val.get(seed)
+    scored = [c for c in analysis.candidates if c.cost is not None and seed in c.val_by_seed and relu is not None]
+    ax.scatter([c.cost for c in scored], [c.val_by_seed[seed] - relu for c in scored], s=16, alpha=0.45,
+               color="grey", label=f"trials (seed {seed} only)")
     front = analysis.front
-    ax.plot([c.cost for c in front], [c.acc_mean for c in front], "o-", color="C3", label="Pareto front")
+    if front:
+        ax.step([c.cost for c in front], [c.diff for c in front], where="post", color="C3")
+        ax.scatter([c.cost for c in front], [c.diff for c in front], color="C3", zorder=3,
+                   label=f"front (mean over {'racing seeds' if analysis.raced else 'one seed'})")
     if analysis.knee is not None:
-        ax.scatter([analysis.knee.cost], [analysis.knee.acc_mean], s=140, facecolors="none", edgecolors="black",
-                   label="knee")
-    warm = len(analysis.settings.get("space_definition", {}).get("warm_start", []) or [])
+        ax.scatter([analysis.knee.cost], [analysis.knee.diff], s=140, facecolors="none", edgecolors="black",
+                   label="knee", zorder=4)
     for c in scored:
-        if c.trial < warm:  # the seed papers' default points, tried first
-            ax.annotate(describe(c.activation), (c.cost, c.acc_mean), fontsize=6, alpha=0.8,
+        if c.record.get("warm"):  # the seed papers' default points, tried first
+            ax.annotate(describe(c.activation), (c.cost, c.val_by_seed[seed] - relu), fontsize=6, alpha=0.8,
                         xytext=(4, 4), textcoords="offset points")
-    if analysis.baseline_acc is not None:
-        ax.axhline(analysis.baseline_acc, color="grey", linestyle="--", linewidth=1, label="ReLU baseline")
+    ax.axhline(0, color="grey", linestyle="--", linewidth=1, label="ReLU")
     ax.set_xlabel(f"{analysis.objective} ({COSTS[analysis.objective][1]})")
-    ax.set_ylabel("test accuracy % (mean over seeds)")
+    ax.set_ylabel("validation accuracy - ReLU's, same seed (points)")
     s = analysis.settings.get("train", {})
-    ax.set_title(f"{s.get('task')} / {s.get('model')} / {s.get('budget')}: hypervolume {analysis.hypervolume:,.0f}",
-                 fontsize=10)
+    n = analysis.counts
+    ax.set_title(f"{s.get('task')} / {s.get('model')} / {s.get('budget')}: {n['trials']} trials "
+                 f"({n['pruned']} pruned, {n['failed'] + n['diverged']} failed, {n['infeasible']} infeasible: not shown)",
+                 fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

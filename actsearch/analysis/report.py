@@ -30,46 +30,71 @@ def train_summary(result: TrainResult) -> Table:
     return table
 
 
+def _paired_cell(p, adjusted: float | None = None) -> str:
+    """``+1.42 [+0.31, +2.50] p 0.004 signed-rank``: a mean paired difference, its 95% interval
+    and the p-value of the test valid for the data (Holm-adjusted where given)."""
+    if p is None or not p.n or p.mean is None:
+        return "-"
+    if p.ci is None or p.p is None:
+        return f"{p.mean:+.2f} ({p.n} seed{'s' if p.n > 1 else ''})"
+    value = adjusted if adjusted is not None else p.p
+    return f"{p.mean:+.2f} [{p.ci[0]:+.2f}, {p.ci[1]:+.2f}] p {value:.2g} {p.test}"
+
+
 def front_table(analysis) -> Table:
-    """The Pareto front sorted by cost, knee marked, against the ReLU baseline."""
+    """The front sorted by cost, knee marked: validation accuracy (what was chosen on) and, on
+    the held-out seeds, the test-split differences from ReLU and GELU with intervals and p-values."""
     from actsearch.search.objectives import COSTS
 
     s = analysis.settings
     unit = COSTS[analysis.objective][1]
-    table = Table(title=f"Pareto front: accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}")
-    for name, justify in (("", "left"), ("trial", "right"), ("activation", "left"), ("accuracy %", "right"),
-                          ("seeds", "right"), ("act FLOPs", "right"), ("model FLOPs", "right"),
-                          ("dead", "right"), ("vs ReLU", "right")):
-        table.add_column(name, justify=justify, min_width=30 if name == "activation" else None,
-                         overflow="fold")
-    if analysis.objective not in ("activation_flops", "model_flops"):
+    title = "Racing survivors" if analysis.raced else "Pareto front (one seed each)"
+    table = Table(title=f"{title}: validation accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}")
+    for name, justify in (("", "left"), ("trial", "right"), ("activation", "left"), ("val acc % (seeds)", "right"),
+                          ("val Δ ReLU", "right"), ("act FLOPs", "right"), ("test Δ ReLU, held-out", "right"),
+                          ("test Δ GELU, held-out", "right")):
+        table.add_column(name, justify=justify, min_width=24 if name == "activation" else None, overflow="fold")
+    if analysis.objective != "activation_flops":
         table.add_column(analysis.objective, justify="right")
     for c in analysis.front:
         r = c.record
-        delta = "-" if analysis.baseline_acc is None else f"{c.acc_mean - analysis.baseline_acc:+.2f}"
-        row = ["knee" if c is analysis.knee else "", str(c.trial), c.label,
-               f"{c.acc_mean:.2f} ± {c.acc_std:.2f}", str(len(c.accs)), f"{r.get('activation_flops', 0):,}",
-               f"{r['model_flops']:,}",
-               "-" if r.get("dead_ratio") is None else f"{r['dead_ratio']:.3f}", delta]
-        if analysis.objective not in ("activation_flops", "model_flops"):
+        label = c.label + (" (= ReLU)" if c.equals_relu else "")
+        row = ["knee" if c is analysis.knee else "", str(c.trial), label,
+               f"{c.acc_mean:.2f} ± {c.acc_std:.2f} ({c.seeds})", _paired_cell(c.val_diff),
+               f"{r.get('activation_flops', 0):,}", _paired_cell(c.vs_relu, c.p_adjusted), _paired_cell(c.vs_gelu)]
+        if analysis.objective != "activation_flops":
             row.append(f"{c.cost:.4g}")
         table.add_row(*row, style="bold green" if c is analysis.knee else None)
     n = analysis.counts
-    base = "-" if analysis.baseline_acc is None else f"{analysis.baseline_acc:.2f}%"
+    base = "-" if analysis.baseline_acc is None else f"{analysis.baseline_acc:.2f}% ({len(analysis.baseline_val)} seeds)"
+    t = s.get("train", {})
     table.caption = (
-        f"trials: {n['complete']} complete, {n['pruned']} pruned, {n['diverged']} diverged, {n['failed']} failed"
-        f" | ReLU baseline {base} | hypervolume {analysis.hypervolume:,.1f} (reference: accuracy "
-        f"{analysis.reference[0]:g}%, {analysis.objective} {analysis.reference[1]:,.4g})"
-        f" | task {s['train']['task']}, model {s['train']['model']}, budget {s['train']['budget']}"
+        f"trials: {n['trials']} ({n['complete']} complete, {n['pruned']} pruned, {n['diverged']} diverged, "
+        f"{n['failed']} failed, {n['infeasible']} infeasible) | ReLU validation {base} | validation split "
+        f"{t.get('val_subset')} images, test split {t.get('test_subset') or 'all'} images | "
+        f"hypervolume {analysis.hypervolume:,.4g} (reference: Δ ReLU {analysis.reference[0]:+.2f}, "
+        f"{analysis.objective} {analysis.reference[1]:,.4g}) | task {t.get('task')}, model {t.get('model')}, "
+        f"budget {t.get('budget')} | Δ: mean paired difference in points [95% interval], "
+        "held-out p-values Holm-adjusted across the front"
     )
     return table
 
 
+def verdict_line(analysis) -> str | None:
+    """The plain sentence: a gain that holds on held-out seeds, or that none was found."""
+    if analysis.verdict is not None:
+        return analysis.verdict.sentence
+    if analysis.front:
+        return ("No held-out seeds were scored (--holdout 0), so no gain over ReLU is claimed; run "
+                "`actsearch compare --config FILE --seeds 10` on an export.")
+    return None
+
+
 def logbook_table(logbook: list[dict], objective: str) -> Table:
-    table = Table(title="NSGA-II logbook")
-    for name in ("generation", "evaluations", "best accuracy %", f"lowest {objective}", "hypervolume", "front"):
+    table = Table(title="NSGA-II logbook (validation difference from ReLU, one seed)")
+    for name in ("generation", "trained", "best Δ ReLU", f"lowest {objective}", "front"):
         table.add_column(name, justify="right")
     for row in logbook:
-        table.add_row(str(row["generation"]), str(row["evaluations"]), f"{row['best_acc']:.2f}",
-                      f"{row['lowest_cost']:,.4g}", f"{row['hypervolume']:,.1f}", str(row["front"]))
+        table.add_row(str(row["generation"]), str(row["evaluations"]), f"{row['best_diff']:+.2f}",
+                      f"{row['lowest_cost']:,.4g}", str(row["front"]))
     return table

@@ -1,19 +1,52 @@
-"""What every search backend shares: settings, the run folder, the ReLU baseline, confirmation
-of the front, and a clean stop on Ctrl-C."""
+"""The one contract every search backend follows.
+
+A backend only proposes points and hears their scores::
+
+    class Backend:
+        command: str                         # "tune", "evolve": names the run folder kind
+        local: bool                          # False when several processes share its state
+        def identity(self) -> dict           # its settings that define a run (checked on resume)
+        def open(self, search, warm) -> None # create or resume its state; ``warm``: points to try first
+        def ask(self) -> list[Proposal]      # the next points to score; [] when it is finished
+        def remaining(self) -> int | None    # how many proposals are left, if it knows
+        def tell(self, proposal, record, value, cost) -> None
+        def close(self) -> None
+
+``Search.run`` owns everything else, once for every backend: the run folder and its lock, the
+thread split, the ReLU baseline, scoring (never the same config and seed twice, pool workers,
+the rung rule, the cost limit), stopping (Ctrl-C, consecutive failures), racing the front over
+more seeds, the held-out seeds, and progress events with one set of keys:
+
+    phase   loading | baseline | search | racing | holdout | done
+    done, total, failed, pruned, infeasible   counts of this phase (total None when open-ended)
+    best    the best validation difference from ReLU so far (points), or None
+    message what is being trained now
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as futures
+import math
+import multiprocessing as mp
 import signal
-from dataclasses import asdict, dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from actsearch.training.config import TrainConfig
-from actsearch.analysis.front import RunAnalysis, analyse
-from actsearch.search.objectives import Evaluator, parse_objectives
+from actsearch.choices import RANKS, unknown
+from actsearch.errors import ActsearchError, ConfigError
 from actsearch.results import append_result, read_results
-from actsearch.rundir import new_run_dir, open_run
-from actsearch.search.space import SearchSpace, load_space
+from actsearch.rundir import RunLock, new_run_dir, open_run, run_identity
+from actsearch.search.objectives import Evaluator, Rungs, cost_value, parse_objectives, relu_equal
+from actsearch.search.space import SearchSpace, config_key, load_space
+from actsearch.training.config import TrainConfig
+
+RELU = {"name": "relu"}
+GELU = {"name": "gelu", "approximate": "none"}
+BASELINE_SEEDS = 3  # ReLU seeds trained before the search: the rung rule's margin needs a spread
+HOLDOUT_OFFSET = 1000  # held-out seeds start here above the search seed: never used to choose
+LCB_Z = 1.0  # --rank lcb tells the sampler mean - LCB_Z standard errors
 
 
 @dataclass
@@ -23,7 +56,13 @@ class SearchSettings:
     objectives: str = "accuracy,activation_flops"
     prune: bool = True
     warm_start: bool = True
-    confirm: int = 2  # extra seeds for each front member after the search
+    confirm: int = 5  # racing: up to this many extra seeds for each front member
+    confirm_budget: int | None = None  # racing: at most this many training jobs (None: no limit)
+    holdout: int = 6  # seeds the search never sees, for the final test-split comparison
+    rank: str = "mean"  # what the sampler is told: mean paired difference, or its lower bound
+    max_cost: float | None = None  # candidates costlier than this multiple of ReLU are infeasible
+    max_failures: int = 5  # consecutive failed candidates that stop the search
+    workers: int = 1
     run_dir: str | None = None
 
     @property
@@ -31,69 +70,330 @@ class SearchSettings:
         """One seed fixes the run: the sampler or the evolution, and every proxy job."""
         return self.train.seed
 
-    def identity(self, space: SearchSpace, train: TrainConfig, backend: dict[str, Any]) -> dict[str, Any]:
-        """The options that define a run; resuming with other values is refused."""
-        train = asdict(train)
-        for volatile in ("threads", "device", "data_dir", "compile"):  # may change between sessions
-            train.pop(volatile, None)
-        return {"space": space.name, "space_definition": space.definition, "objectives": self.objectives,
-                "seed": self.seed, "train": train, **backend}
+    def check(self) -> None:
+        if self.rank not in RANKS:
+            raise ConfigError(unknown("--rank", self.rank, RANKS))
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+        if self.confirm < 0:
+            raise ConfigError(f"--confirm must be >= 0, got {self.confirm}")
+        if self.confirm_budget is not None and self.confirm_budget < 1:
+            raise ConfigError(f"--confirm-budget must be at least one training job, got {self.confirm_budget}")
+        if self.holdout < 0:
+            raise ConfigError(f"--holdout must be >= 0, got {self.holdout}")
+        if self.max_cost is not None and not (math.isfinite(self.max_cost) and self.max_cost > 0):
+            raise ConfigError(f"--max-cost must be a positive multiple of ReLU's cost (e.g. 1.5), got {self.max_cost}")
+        if self.max_failures < 1:
+            raise ConfigError(f"--max-failures must be >= 1, got {self.max_failures}")
+
+
+@dataclass
+class Proposal:
+    point: dict[str, Any]  # the search point (switches included)
+    trial: int | None = None  # the backend's number (Optuna's); None: the run numbers it
+    warm: bool = False  # a warm-start point: never stopped early
+    handle: Any = None  # the backend's own object (an Optuna trial, DEAP individuals)
+
+
+class Backend(Protocol):
+    command: str
+    local: bool
+
+    def identity(self) -> dict[str, Any]: ...
+    def open(self, search: Search, warm: list[dict[str, Any]]) -> None: ...
+    def ask(self) -> list[Proposal]: ...
+    def remaining(self) -> int | None: ...
+    def tell(self, proposal: Proposal, record: dict[str, Any], value: float | None, cost: float | None) -> None: ...
+    def close(self) -> None: ...
+
+
+Progress = Callable[[dict[str, Any]], None]
 
 
 class Search:
-    """A prepared run folder with its space, evaluator and helpers."""
+    """A prepared run: its folder, space, evaluator and what the folder already holds."""
 
-    def __init__(self, command: str, settings: SearchSettings, backend: dict[str, Any]):
+    def __init__(self, settings: SearchSettings, backend: Backend):
+        settings.check()
         self.settings = settings
-        self.space = load_space(settings.space)
+        self.backend = backend
+        self.space: SearchSpace = load_space(settings.space)
         self.objective = parse_objectives(settings.objectives)[1]
         self.base = settings.train.resolved()
-        self.run_dir = Path(settings.run_dir) if settings.run_dir else new_run_dir(command, self.base.task)
-        open_run(self.run_dir, command, settings.identity(self.space, self.base, backend))
-        self.evaluator = Evaluator(self.base, self.objective, prune=settings.prune)
+        if not self.base.val_subset:
+            raise ConfigError("a search chooses on a validation split; give --val-subset N (N > 0)")
+        threads = max(1, self.base.threads // settings.workers)
+        self.job_config = replace(self.base, threads=threads)
+        self.run_dir = Path(settings.run_dir) if settings.run_dir else new_run_dir(backend.command, self.base.task)
+        identity = run_identity(self.base, space=self.space.name, space_definition=self.space.definition,
+                                objectives=settings.objectives, rank=settings.rank, max_cost=settings.max_cost,
+                                **backend.identity())
+        self.resumed = open_run(self.run_dir, backend.command, identity)
+        self.evaluator = Evaluator(self.job_config, self.objective)
+        self.records: list[dict[str, Any]] = read_results(self.run_dir)[0]
+        self._scored: dict[tuple[str, int], dict[str, Any]] = {}
+        self._costs: dict[str, float | None] = {}
+        for r in self.records:
+            self._remember(r)
+        self.next_trial = 1 + max((r["trial"] for r in self.records if r.get("role") == "search"), default=-1)
+        self.rungs: Rungs | None = None
+
+    # --- what the folder holds ---------------------------------------------------------------
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        if record.get("status") in ("ok", "pruned", "diverged", "failed") and "activation_config" in record:
+            self._scored.setdefault((config_key(record["activation_config"]), record.get("seed")), record)
 
     def record(self, record: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        record.update(extra)
+        record = {**record, **extra}
         append_result(self.run_dir, record)
+        self.records.append(record)
+        self._remember(record)
         return record
 
-    def ensure_baseline(self, seeds: list[int] | None = None) -> None:
-        """Train ReLU under the same settings, once per seed (default: the search's seed): the
-        report's accuracy reference."""
-        done = {r.get("seed") for r in read_results(self.run_dir)[0] if r.get("role") == "baseline"}
-        for seed in seeds or [self.base.seed]:
-            if seed not in done:
-                self.record(self.evaluator.score({"name": "relu"}, seed=seed), role="baseline", trial=None)
+    def relu_val(self) -> dict[int, dict[str, Any]]:
+        return {r["seed"]: r for r in self.records if r.get("role") == "baseline" and r.get("status") == "ok"}
 
-    def confirm_front(self, on_step: Callable[[str], None] | None = None) -> RunAnalysis:
-        """Re-train each front member with ``confirm`` more seeds (skipping those already done).
+    def value(self, trial_records: list[dict[str, Any]]) -> float | None:
+        """What the sampler is told: the mean paired validation difference from ReLU (points),
+        or its lower confidence bound under ``--rank lcb``."""
+        relu = self.relu_val()
+        diffs = [r["val_acc"] - relu[r["seed"]]["val_acc"] for r in trial_records
+                 if r.get("status") == "ok" and r["seed"] in relu]
+        if not diffs:
+            return None
+        mean = statistics.fmean(diffs)
+        if self.settings.rank == "mean":
+            return mean
+        spread = [relu[s]["val_acc"] for s in sorted(relu)]
+        sd = max(statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+                 statistics.stdev(spread) if len(spread) > 1 else 0.0)
+        return mean - LCB_Z * sd / math.sqrt(len(diffs))
 
-        Confirmation moves means, and a lower mean can let a not yet confirmed trial onto the
-        front, so this repeats until every member of the front has all its seeds.
+    # --- scoring -------------------------------------------------------------------------------
+
+    def cost(self, activation: dict[str, Any]) -> float | None:
+        key = config_key(activation)
+        if key not in self._costs:
+            self._costs[key] = self.evaluator.cost(activation)
+        return self._costs[key]
+
+    def feasible(self, activation: dict[str, Any]) -> tuple[bool, float | None]:
+        """(within --max-cost, the cost as a multiple of ReLU's)."""
+        if self.settings.max_cost is None:
+            return True, None
+        own, relu = self.cost(activation), self.cost(RELU)
+        if own is None or not relu:
+            return True, None
+        ratio = own / relu
+        return ratio <= self.settings.max_cost, ratio
+
+    def score_many(self, jobs: list[tuple[dict[str, Any], int, bool]], pool) -> list[dict[str, Any]]:
+        """Score (activation, seed, may_stop) jobs, each config and seed trained at most once in
+        the run: an earlier record of the same job is returned, not retrained."""
+        out: list[dict[str, Any] | None] = [None] * len(jobs)
+        todo: dict[tuple[str, int], list[int]] = {}
+        for i, (act, seed, _) in enumerate(jobs):
+            known = self._scored.get((config_key(act), seed))
+            if known is not None:
+                out[i] = {**known, "reused": True}
+            else:
+                todo.setdefault((config_key(act), seed), []).append(i)
+        args = []
+        for (_, seed), idx in todo.items():
+            act, _, may_stop = jobs[idx[0]]
+            rungs = self.rungs if (may_stop and self.settings.prune and not relu_equal(act)) else None
+            args.append((self.job_config, self.objective, act, seed, rungs))
+        results = pool.map(_score_job, args) if pool is not None else map(_score_job, args)
+        for ((key, seed), idx), record in zip(todo.items(), results):
+            for i in idx:
+                out[i] = record if i == idx[0] else {**record, "reused": True}
+            self._scored[(key, seed)] = record
+            if self.rungs is not None and record.get("val_curve"):
+                self.rungs.add(seed, record["val_curve"], self.base.epochs)
+        return out  # type: ignore[return-value]
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None, on_stop_request: Callable[[], None] | None = None):
+        """Run (or resume) the search to its end, race its front, score the held-out seeds and
+        return the analysis. Ctrl-C finishes the jobs under way and stops; rerun to resume."""
+        from actsearch.analysis.front import analyse
+
+        emit = progress or (lambda event: None)
+        backend, settings = self.backend, self.settings
+        lock = RunLock(self.run_dir) if backend.local else None
+        pool = (futures.ProcessPoolExecutor(settings.workers, mp_context=mp.get_context("spawn"))
+                if settings.workers > 1 else None)
+        try:
+            with (lock or _Nothing()), GracefulStop(on_stop_request) as stop:
+                self.ensure_baseline(range(self.base.seed, self.base.seed + BASELINE_SEEDS), emit, pool)
+                relu = self.relu_val()
+                self.rungs = Rungs([r["val_curve"] for r in relu.values()],
+                                   {s: r["val_curve"] for s, r in relu.items()})
+                for r in self.records:
+                    if r.get("role") == "search" and r.get("val_curve") and not r.get("reused"):
+                        self.rungs.add(r["seed"], r["val_curve"], self.base.epochs)
+                backend.open(self, list(self.space.warm_start) if settings.warm_start else [])
+                self._search(emit, stop, pool)
+                if not stop.requested:
+                    self.race(emit, stop, pool)
+                if not stop.requested:
+                    self.score_holdout(emit, stop, pool)
+                interrupted = stop.requested
+        finally:
+            backend.close()
+            if pool is not None:
+                pool.shutdown()
+        emit({"phase": "done", "done": 0, "total": 0, "interrupted": interrupted})
+        return analyse(self.run_dir)
+
+    def _search(self, emit: Progress, stop: GracefulStop, pool) -> None:
+        counts = {"done": 0, "failed": 0, "pruned": 0, "infeasible": 0}
+        total = self.backend.remaining()
+        failures_in_row, first_failure = 0, None
+        best = max((v for v in (self.value([r]) for r in self.records if r.get("role") == "search")
+                    if v is not None), default=None)
+        while not stop.requested:
+            batch = self.backend.ask()
+            if not batch:
+                break
+            jobs, slots = [], []
+            records: list[dict[str, Any] | None] = [None] * len(batch)
+            for i, p in enumerate(batch):
+                act = self.space.to_activation(p.point)
+                ok, ratio = self.feasible(act)
+                if not ok:
+                    records[i] = {"activation_config": act, "seed": self.base.seed, "status": "infeasible",
+                                  "reason": f"cost {ratio:.3g}x ReLU > --max-cost {self.settings.max_cost:g}",
+                                  "cost_ratio": ratio}
+                else:
+                    jobs.append((act, self.base.seed, not p.warm))
+                    slots.append(i)
+            emit({"phase": "search", **counts, "total": total, "best": best,
+                  "message": f"{len(jobs)} candidate(s)" if len(jobs) != 1 else "1 candidate"})
+            for i, rec in zip(slots, self.score_many(jobs, pool)):
+                records[i] = rec
+            for p, rec in zip(batch, records):
+                trial = p.trial if p.trial is not None else self.next_trial
+                self.next_trial = max(self.next_trial, trial + 1)
+                rec = self.record({k: v for k, v in rec.items() if k not in ("role", "trial", "point", "warm")},
+                                  role="search", trial=trial, point=p.point, warm=p.warm)
+                value = self.value([rec]) if rec["status"] == "ok" else None
+                cost = cost_value(rec, self.objective) if rec["status"] in ("ok", "infeasible") else None
+                if rec["status"] == "infeasible" and cost is None:
+                    cost = self.cost(rec["activation_config"])
+                self.backend.tell(p, rec, value, cost)
+                counts["done"] += 1
+                if rec["status"] in ("pruned", "infeasible"):
+                    counts[rec["status"]] += 1
+                if rec["status"] in ("failed", "diverged"):
+                    counts["failed"] += 1
+                    failures_in_row += 1
+                    first_failure = first_failure or rec.get("reason")
+                else:
+                    failures_in_row, first_failure = 0, None
+                if value is not None:
+                    best = value if best is None else max(best, value)
+                emit({"phase": "search", **counts, "total": total, "best": best, "trial": rec})
+            if failures_in_row >= self.settings.max_failures:
+                raise ActsearchError(f"{failures_in_row} candidates in a row failed, the first with: {first_failure}; "
+                                     "fix the cause (see results.jsonl) and rerun to resume, or raise --max-failures")
+
+    def ensure_baseline(self, seeds, emit: Progress, pool) -> None:
+        """ReLU under the same settings on each seed, trained once per run and reused."""
+        seeds = [s for s in seeds if s not in self.relu_val()]
+        if not seeds:
+            return
+        emit({"phase": "baseline", "done": 0, "total": len(seeds), "message": f"ReLU on seed(s) {seeds}"})
+        for seed, rec in zip(seeds, self.score_many([(RELU, s, False) for s in seeds], pool)):
+            self.record({k: v for k, v in rec.items() if k != "reused"}, role="baseline", trial=None)
+        emit({"phase": "baseline", "done": len(seeds), "total": len(seeds)})
+
+    # --- racing -----------------------------------------------------------------------------------
+
+    def race(self, emit: Progress, stop: GracefulStop, pool) -> None:
+        """Give the front more seeds while its decisions are open (SMAC's intensification, irace).
+
+        The field is fixed when racing starts (no cascade: a confirmed member's lower mean does
+        not let a lucky single-seed trial in). Each round adds the same seed to every member still
+        racing, so members are always compared on equal seed sets. A member leaves when another
+        member at no higher cost is significantly better on their common seeds; it stops getting
+        seeds when its difference from ReLU is decided. ``confirm`` bounds the seeds and
+        ``confirm_budget`` the training jobs.
         """
+        from actsearch.analysis.front import race_field, race_state
+
+        field_ = race_field(self.run_dir)
+        if not field_:
+            return
         seeds = [self.base.seed + k for k in range(1, self.settings.confirm + 1)]
-        self.ensure_baseline(seeds)  # the same seeds, so "vs ReLU" compares means over equal seeds
-        while True:
-            analysis = analyse(self.run_dir)
-            records, _ = read_results(self.run_dir)
-            done = {(r.get("trial"), r.get("seed")) for r in records if r.get("role") == "confirm"}
-            todo = [(m, s) for m in analysis.front for s in seeds if (m.trial, s) not in done]
-            if not todo:
-                return analysis
-            for member, seed in todo:
-                if on_step:
-                    on_step(f"confirming trial {member.trial} with seed {seed}")
-                # No history: score() never prunes a confirmation.
-                self.record(self.evaluator.score(member.activation, seed=seed), role="confirm", trial=member.trial)
+        budget = self.settings.confirm_budget
+        jobs_done = 0
+        for round_, seed in enumerate(seeds, 1):
+            state = race_state(self.run_dir, field_)
+            need = [c for c in state.alive if c.trial not in state.decided]
+            if not need or stop.requested:
+                break
+            self.ensure_baseline([seed], emit, pool)
+            todo = [c for c in need if seed not in c.val_by_seed]
+            if budget is not None:
+                todo = todo[: max(0, budget - jobs_done)]
+                if not todo:
+                    break
+            emit({"phase": "racing", "done": round_ - 1, "total": len(seeds),
+                  "message": f"seed {seed}: {len(todo)} candidate(s) still racing"})
+            for c, rec in zip(todo, self.score_many([(c.activation, seed, False) for c in todo], pool)):
+                self.record({k: v for k, v in rec.items() if k not in ("reused", "role", "trial", "point")},
+                            role="confirm", trial=c.trial)
+            jobs_done += len(todo)
+        emit({"phase": "racing", "done": len(seeds), "total": len(seeds)})
+
+    def score_holdout(self, emit: Progress, stop: GracefulStop, pool) -> None:
+        """The racing survivors, ReLU and GELU on seeds the search never used: the only numbers
+        the report states a gain with (test split)."""
+        from actsearch.analysis.front import race_field, race_state
+
+        if not self.settings.holdout:
+            return
+        survivors = race_state(self.run_dir, race_field(self.run_dir)).alive
+        seeds = [self.base.seed + HOLDOUT_OFFSET + k for k in range(self.settings.holdout)]
+        entries = [(RELU, None), (GELU, None)] + [(c.activation, c.trial) for c in survivors]
+        done = {(config_key(r["activation_config"]), r["seed"]) for r in self.records if r.get("role") == "holdout"}
+        jobs = [(act, trial, s) for s in seeds for act, trial in entries if (config_key(act), s) not in done]
+        for k in range(0, len(jobs), max(1, self.settings.workers)):
+            if stop.requested:
+                return
+            chunk = jobs[k: k + max(1, self.settings.workers)]
+            emit({"phase": "holdout", "done": k, "total": len(jobs),
+                  "message": f"held-out seed {chunk[0][2]}"})
+            for (act, trial, seed), rec in zip(chunk, self.score_many([(a, s, False) for a, _, s in chunk], pool)):
+                self.record({k2: v for k2, v in rec.items() if k2 not in ("reused", "role", "trial", "point")},
+                            role="holdout", trial=trial)
+        emit({"phase": "holdout", "done": len(jobs), "total": len(jobs)})
+
+
+def _score_job(args: tuple) -> dict[str, Any]:
+    """One training job (module level so a process pool can pickle it)."""
+    base, objective, activation, seed, rungs = args
+    return Evaluator(base, objective).score(activation, seed=seed, stop=rungs.should_stop if rungs else None)
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 class GracefulStop:
-    """First Ctrl-C: finish the current candidate, then stop. Second Ctrl-C: stop now."""
+    """First Ctrl-C (or SIGTERM): finish the jobs under way, then stop. Second: stop now."""
 
     def __init__(self, on_first: Callable[[], None] | None = None):
         self.requested = False
         self.on_first = on_first
-        self._previous = None
+        self._previous: dict[int, Any] = {}
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -103,12 +403,13 @@ class GracefulStop:
             self.on_first()
 
     def __enter__(self) -> GracefulStop:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        except ValueError:  # not the main thread (e.g. inside a test runner's thread)
-            self._previous = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread (e.g. inside a test runner's thread)
+                pass
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)

@@ -1,5 +1,8 @@
-"""``actsearch evolve``: DEAP NSGA-II over the same search spaces, objectives, evaluator, run
-folder, report and export as tune.
+"""``actsearch evolve``: DEAP NSGA-II as a backend of the one search contract (``base.Search``):
+it proposes each generation's new individuals and hears their fitness; the run scores them, so
+evolve shares the space, the evaluator, the run folder, racing, the report and the export with
+tune. Fitness: (paired validation difference from ReLU, cost); a failed, pruned or infeasible
+candidate gets the worst of both (constraint domination for ``--max-cost``).
 
 Genome: one gene per dimension of the space, in its order. Float and int genes live in [0, 1]
 (log-scaled where the space says ``log``) and take bounded simulated-binary crossover and bounded
@@ -17,27 +20,23 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import multiprocessing as mp
 import random
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from deap import base, creator, tools
 
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.analysis.front import RunAnalysis, analyse
-from actsearch.search.objectives import Evaluator, cost_value
-from actsearch.results import read_results
-from actsearch.rundir import RunLock, write_atomic
-from actsearch.search.base import GracefulStop, Search, SearchSettings
-from actsearch.search.space import Dimension, SearchSpace
+from actsearch.rundir import write_atomic
+from actsearch.search.base import Proposal, Search, SearchSettings
+from actsearch.search.space import SearchSpace
 
 CHECKPOINT = "checkpoint.json"
 CHECKPOINT_FORMAT = "actsearch-evolve-checkpoint/1"
-WORST_COST = 1e30  # fitness cost of a candidate that failed or diverged
+WORST_COST = 1e30  # fitness cost of a candidate that failed, diverged, was pruned or is infeasible
+WORST_VALUE = -1e9
 ETA = 20.0  # SBX and polynomial-mutation crowding (DEAP's NSGA-II example)
 
 
@@ -47,7 +46,6 @@ class EvolveSettings(SearchSettings):
     generations: int = 10
     cxpb: float = 0.9  # probability a pair is crossed over
     mutpb: float = 1.0  # probability an individual is mutated (then each gene with 1/n)
-    workers: int = 1
 
 
 def _creator_classes():
@@ -59,31 +57,12 @@ def _creator_classes():
     return creator.ActsearchIndividual
 
 
-# --- genome <-> point -------------------------------------------------------------------------
-
-
-def _to_unit(d: Dimension, value: float) -> float:
-    if d.log:
-        return (math.log(value) - math.log(d.low)) / (math.log(d.high) - math.log(d.low))
-    return (value - d.low) / (d.high - d.low)
-
-
-def _from_unit(d: Dimension, g: float) -> float | int:
-    g = min(max(g, 0.0), 1.0)
-    value = math.exp(math.log(d.low) + g * (math.log(d.high) - math.log(d.low))) if d.log else d.low + g * (d.high - d.low)
-    if d.step:
-        value = d.low + round((value - d.low) / d.step) * d.step
-    if d.type == "int":
-        return int(round(value))
-    return float(min(max(value, d.low), d.high))
+# --- genome <-> point: the space's own unit mapping -------------------------------------------
 
 
 def decode(space: SearchSpace, genome: list[float]) -> dict[str, Any]:
     """The point a genome stands for (inactive dimensions dropped)."""
-    values = {}
-    for d, g in zip(space.dimensions, genome):
-        values[d.name] = d.choices[int(g)] if d.choices else _from_unit(d, g)
-    return space.active_values(values)
+    return space.active_values({d.name: d.from_unit(g) for d, g in zip(space.dimensions, genome)})
 
 
 def encode(space: SearchSpace, point: dict[str, Any], rng) -> list[float]:
@@ -91,14 +70,10 @@ def encode(space: SearchSpace, point: dict[str, Any], rng) -> list[float]:
     genome = []
     for d in space.dimensions:
         if d.name in point:
-            genome.append(float(d.choices.index(point[d.name])) if d.choices else _to_unit(d, point[d.name]))
+            genome.append(d.to_unit(point[d.name]))
         else:
             genome.append(float(rng.randrange(len(d.choices))) if d.choices else rng.random())
     return genome
-
-
-def candidate_key(activation: dict[str, Any]) -> str:
-    return json.dumps(activation, sort_keys=True)
 
 
 # --- the toolbox --------------------------------------------------------------------------------
@@ -139,12 +114,6 @@ def make_toolbox(space: SearchSpace, rng, settings: EvolveSettings) -> base.Tool
     toolbox.register("select", tools.selNSGA2)
     toolbox.register("parents", tools.selTournamentDCD)
     return toolbox
-
-
-def _evaluate_worker(args: tuple) -> dict[str, Any]:
-    """Score one activation (in a pool worker: module level so it pickles)."""
-    base_config, objective, activation = args
-    return Evaluator(base_config, objective).score(activation)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -204,126 +173,111 @@ def load_checkpoint(path, space: SearchSpace, rng):
                           "evolution, or use another --run-dir") from None
 
 
-# --- the loop -------------------------------------------------------------------------------------
+# --- the backend ---------------------------------------------------------------------------------
 
 
-class _Scorer:
-    """Evaluates genomes through ``map``, never training one activation config twice."""
+class DeapBackend:
+    """NSGA-II by generations: ``ask`` hands out the individuals of the current generation that
+    have no fitness yet; once all are told, it selects, checkpoints and breeds the next."""
 
-    def __init__(self, search: Search, toolbox: base.Toolbox):
-        self.search, self.map = search, toolbox.map  # builtin map, or a process pool's
-        records, _ = read_results(search.run_dir)
-        self.cache = {candidate_key(r["activation_config"]): r for r in records if r.get("role") == "search"}
-        self.next_trial = 1 + max((r["trial"] for r in records if r.get("role") == "search"), default=-1)
+    command = "evolve"
+    local = True
 
-    def fitness(self, record: dict[str, Any]) -> tuple[float, float]:
-        """(accuracy, cost); a diverged or failed candidate gets the worst of both."""
-        if record["status"] != "ok":
-            return 0.0, WORST_COST
-        cost = cost_value(record, self.search.objective)
-        return record["test_acc"], WORST_COST if cost is None else cost
+    def __init__(self, settings: EvolveSettings):
+        if settings.population < 4 or settings.population % 4:
+            raise ConfigError(f"--population {settings.population}: NSGA-II's tournament needs a multiple of 4 (>= 4)")
+        if settings.generations < 1:
+            raise ConfigError(f"--generations must be >= 1, got {settings.generations}")
+        for name in ("cxpb", "mutpb"):
+            if not 0.0 <= getattr(settings, name) <= 1.0:
+                raise ConfigError(f"--{name} {getattr(settings, name)} must be in [0, 1]")
+        self.settings = settings
+        self.logbook: list[dict[str, Any]] = []
+        self.pending: list = []  # this generation's individuals without fitness
+        self.asked = False
 
-    def evaluate(self, population, on_done: Callable[[], None] | None = None) -> int:
-        """Give every invalid individual its fitness; return how many candidates were trained."""
-        invalid = [ind for ind in population if not ind.fitness.valid]
-        keys, configs = [], {}
-        for ind in invalid:
-            params = decode(self.search.space, ind)
-            act = self.search.space.to_activation(params)
-            keys.append(candidate_key(act))
-            configs.setdefault(keys[-1], (act, params))
-        todo = [(key, act, params) for key, (act, params) in configs.items() if key not in self.cache]
-        jobs = [(self.search.evaluator.base, self.search.objective, act) for _, act, _ in todo]
-        for (key, _, params), record in zip(todo, self.map(_evaluate_worker, jobs)):
-            self.cache[key] = self.search.record(record, role="search", trial=self.next_trial, params=params)
-            self.next_trial += 1
-            if on_done:
-                on_done()
-        for ind, key in zip(invalid, keys):
-            ind.fitness.values = self.fitness(self.cache[key])
-        return len(todo)
+    def identity(self) -> dict[str, Any]:
+        s = self.settings
+        return {"population": s.population, "cxpb": s.cxpb, "mutpb": s.mutpb}
+
+    def open(self, search: Search, warm: list[dict[str, Any]]) -> None:
+        self.search = search
+        # DEAP's operators (SBX, polynomial mutation, tournaments) draw from the global `random`
+        # module, so that is the generator to seed and to checkpoint.
+        random.seed(self.settings.seed)
+        self.rng = random
+        self.toolbox = make_toolbox(search.space, self.rng, self.settings)
+        self.checkpoint = search.run_dir / CHECKPOINT
+        if self.checkpoint.exists():
+            self.generation, self.population, self.logbook = load_checkpoint(self.checkpoint, search.space, self.rng)
+            self.pending = []
+        else:
+            np.random.seed(self.settings.seed)
+            points = warm[: self.settings.population]
+            self.population = [self.toolbox.individual(p) for p in points]
+            self.population += [self.toolbox.individual() for _ in range(self.settings.population - len(points))]
+            self.generation = 0
+            self.pending = list(self.population)
+            self.warm_ids = {id(ind) for ind in self.population[: len(points)]}
+        self.trained_before = self._trained()
+
+    def _trained(self) -> int:
+        return sum(1 for r in self.search.records if r.get("role") == "search" and not r.get("reused"))
+
+    def remaining(self) -> int:
+        return len(self.pending) + (self.settings.generations - self.generation) * self.settings.population
+
+    def ask(self) -> list[Proposal]:
+        if self.pending and not self.asked:
+            self.asked = True
+            warm = getattr(self, "warm_ids", set())
+            return [Proposal(point=decode(self.search.space, ind), warm=id(ind) in warm, handle=ind)
+                    for ind in self.pending]
+        if self.pending:  # all told: close the generation
+            self._close_generation()
+        if self.generation >= self.settings.generations:
+            return []
+        self._breed()
+        return self.ask()
+
+    def tell(self, proposal: Proposal, record: dict[str, Any], value: float | None, cost: float | None) -> None:
+        ok = record["status"] == "ok" and value is not None and cost is not None
+        proposal.handle.fitness.values = (value, cost) if ok else (WORST_VALUE, WORST_COST)
+
+    def _close_generation(self) -> None:
+        if self.generation == 0:
+            self.population = self.toolbox.select(self.population, len(self.population))  # assigns crowding
+        else:
+            self.population = self.toolbox.select(self.population + self.pending, self.settings.population)
+        trained = self._trained()
+        fits = [ind.fitness.values for ind in self.population]
+        front = tools.sortNondominated(self.population, len(self.population), first_front_only=True)[0]
+        self.logbook.append({"generation": self.generation, "evaluations": trained - self.trained_before,
+                             "best_diff": max(f[0] for f in fits), "lowest_cost": min(f[1] for f in fits),
+                             "front": len({tuple(ind.fitness.values) for ind in front})})
+        self.trained_before = trained
+        save_checkpoint(self.checkpoint, self.generation, self.population, self.logbook, self.rng)
+        self.pending, self.asked, self.warm_ids = [], False, set()
+
+    def _breed(self) -> None:
+        self.generation += 1
+        offspring = [self.toolbox.clone(ind) for ind in self.toolbox.parents(self.population, len(self.population))]
+        for a, b in zip(offspring[::2], offspring[1::2]):
+            if self.rng.random() <= self.settings.cxpb:
+                self.toolbox.mate(a, b)
+            for child in (a, b):
+                if self.rng.random() <= self.settings.mutpb:
+                    self.toolbox.mutate(child)
+            del a.fitness.values, b.fitness.values
+        self.pending, self.asked = offspring, False
+
+    def close(self) -> None:
+        pass
 
 
-def _log_row(generation: int, evaluated: int, population, search: Search) -> dict[str, Any]:
-    analysis = analyse(search.run_dir)
-    fits = [ind.fitness.values for ind in population]
-    return {"generation": generation, "evaluations": evaluated, "best_acc": max(f[0] for f in fits),
-            "lowest_cost": min(f[1] for f in fits), "hypervolume": analysis.hypervolume,
-            "front": len(analysis.front)}
-
-
-def evolve(settings: EvolveSettings, progress: Callable[[dict[str, Any]], None] | None = None,
-           on_stop_request: Callable[[], None] | None = None) -> tuple[Search, RunAnalysis, list[dict]]:
+def evolve(settings: EvolveSettings, progress=None, on_stop_request=None):
     """Run (or resume) NSGA-II; returns the search, its analysis and the logbook rows."""
-    if settings.population < 4 or settings.population % 4:
-        raise ConfigError(f"--population {settings.population}: NSGA-II's tournament needs a multiple of 4 (>= 4)")
-    if settings.generations < 1 or settings.workers < 1:
-        raise ConfigError("--generations and --workers must be >= 1")
-    for name in ("cxpb", "mutpb"):
-        if not 0.0 <= getattr(settings, name) <= 1.0:
-            raise ConfigError(f"--{name} {getattr(settings, name)} must be in [0, 1]")
-    if settings.workers > 1:
-        threads = max(1, (settings.train.resolved().threads or 1) // settings.workers)
-        settings = replace(settings, train=replace(settings.train, threads=threads))
-    search = Search("evolve", settings, {"population": settings.population, "cxpb": settings.cxpb,
-                                         "mutpb": settings.mutpb})
-    # DEAP's operators (SBX, polynomial mutation, tournaments) draw from the global `random`
-    # module, so that is the generator to seed and to checkpoint.
-    random.seed(settings.seed)
-    rng = random
-    toolbox = make_toolbox(search.space, rng, settings)
-    checkpoint = search.run_dir / CHECKPOINT
-
-    pool = mp.get_context("spawn").Pool(settings.workers) if settings.workers > 1 else None
-    try:
-        with RunLock(search.run_dir), GracefulStop(on_stop_request) as stop:
-            search.ensure_baseline()
-            toolbox.register("map", pool.imap if pool else map)  # imap: results stream, in order
-            scorer = _Scorer(search, toolbox)
-
-            def tick(state: dict[str, Any]) -> Callable[[], None]:
-                def done() -> None:
-                    state["done"] += 1
-                    if progress:
-                        progress(state)
-                return done
-
-            if checkpoint.exists():
-                generation, population, logbook = load_checkpoint(checkpoint, search.space, rng)
-            else:
-                np.random.seed(settings.seed)
-                points = list(search.space.warm_start) if settings.warm_start else []
-                population = [toolbox.individual(p) for p in points[: settings.population]]
-                population += [toolbox.individual() for _ in range(settings.population - len(population))]
-                state = {"generation": 0, "done": 0, "total": len(population)}
-                evaluated = scorer.evaluate(population, tick(state))
-                population = toolbox.select(population, len(population))  # assigns crowding distance
-                generation, logbook = 0, [_log_row(0, evaluated, population, search)]
-                save_checkpoint(checkpoint, 0, population, logbook, rng)
-            if progress:
-                progress({"generation": generation, "done": 0, "total": 0, **logbook[-1]})
-
-            while generation < settings.generations and not stop.requested:
-                generation += 1
-                offspring = [toolbox.clone(ind) for ind in toolbox.parents(population, len(population))]
-                for a, b in zip(offspring[::2], offspring[1::2]):
-                    if rng.random() <= settings.cxpb:
-                        toolbox.mate(a, b)
-                    for child in (a, b):
-                        if rng.random() <= settings.mutpb:
-                            toolbox.mutate(child)
-                    del a.fitness.values, b.fitness.values
-                state = {"generation": generation, "done": 0, "total": len(offspring)}
-                evaluated = scorer.evaluate(offspring, tick(state))
-                population = toolbox.select(population + offspring, settings.population)
-                logbook.append(_log_row(generation, evaluated, population, search))
-                save_checkpoint(checkpoint, generation, population, logbook, rng)
-                if progress:
-                    progress({**state, **logbook[-1]})
-            if not stop.requested:
-                search.confirm_front()
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-    return search, analyse(search.run_dir), logbook
+    backend = DeapBackend(settings)
+    search = Search(settings, backend)
+    analysis = search.run(progress, on_stop_request)
+    return search, analysis, backend.logbook

@@ -1,30 +1,30 @@
-"""What a search optimizes, and the evaluator every backend uses to score one candidate.
+"""What a search optimizes, the evaluator every backend uses to score one candidate, and the
+rung rule that stops hopeless candidates early.
 
-The first objective is always test accuracy (maximized); the second a cost (minimized). A cost
-is known before training (FLOPs, latency) except the dead-neuron ratio, so only the accuracy
-curve is ever pruned.
+The first objective is accuracy on the validation split, told to the sampler as the candidate's
+paired difference from ReLU trained on the same seed (same initialization stream and data order),
+which cancels the part of the seed noise the two share. The second is a cost (minimized), known
+before training (FLOPs, latency) except the dead-unit ratio.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-import torch
-
-from actsearch.activations import build_activation
-from actsearch.training.config import TrainConfig
+from actsearch.choices import COSTS as COST_NAMES
 from actsearch.errors import ActsearchError, ConfigError
-from actsearch.training.trainer import TrainResult, train
 
-COSTS = {  # name: (results.jsonl field, unit)
+COSTS = {  # name: (record field, unit)
     "activation_flops": ("activation_flops", "FLOP-eq / sample"),
-    "model_flops": ("flops", "FLOPs / sample"),
-    "latency": ("latency_us", "us per 1M elements, fwd+bwd"),
+    "model_flops": ("flops", "FLOPs / sample (model + activations)"),
+    "latency": ("latency", "x ReLU, activation fwd+bwd"),
     "dead_ratio": ("dead_ratio", "share of units"),
 }
+assert tuple(COSTS) == COST_NAMES
 
 
 def parse_objectives(text: str) -> tuple[str, str]:
@@ -34,62 +34,139 @@ def parse_objectives(text: str) -> tuple[str, str]:
     return names[0], names[1]
 
 
-def activation_latency_us(config: dict[str, Any], repeats: int = 7) -> float:
-    """Median forward+backward time of the activation on 1M float32 elements, in microseconds."""
-    module = build_activation(config).train()
-    x = torch.randn(1 << 20, requires_grad=True)
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        module(x).sum().backward()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:]) * 1e6
-
-
 def cost_value(record: dict[str, Any], objective: str) -> float | None:
     value = record.get(COSTS[objective][0])
     return None if value is None else float(value)
 
 
+def activation_latency(config: dict[str, Any], repeats: int = 7) -> float:
+    """Forward+backward time of the activation on 1M float32 elements, divided by ReLU's
+    measured interleaved in the same process (a ratio, so machines and load cancel)."""
+    import torch
+
+    from actsearch.activations import build_activation
+
+    modules = [build_activation(config).train(), build_activation("relu").train()]
+    x = torch.randn(1 << 20, requires_grad=True)
+    grad = torch.ones_like(x)
+    times: list[list[float]] = [[], []]
+    for r in range(repeats + 1):
+        for i, module in enumerate(modules):
+            start = time.perf_counter()
+            module(x).backward(grad)
+            if r:  # the first round warms up
+                times[i].append(time.perf_counter() - start)
+    return statistics.median(times[0]) / statistics.median(times[1])
+
+
+@dataclass
+class Rungs:
+    """Successive halving on validation accuracy, as a stopping rule.
+
+    At each rung epoch (1, 2, 4, 8, ...) a candidate's paired difference from ReLU (same seed,
+    same epoch) is compared with those of earlier candidates at that rung. It stops when it is
+    below the top ``1/eta`` of them by more than ``margin`` points, the seed-to-seed spread of
+    ReLU's own validation accuracy at that epoch: a candidate only a seed's noise behind the
+    leaders goes on. Nothing is stopped before ``min_peers`` earlier candidates reached the rung.
+    """
+
+    relu_curves: list[list[float]]  # ReLU's validation curve per baseline seed
+    relu_by_seed: dict[int, list[float]]
+    eta: int = 3
+    min_peers: int = 4
+    history: dict[int, list[float]] = field(default_factory=dict)  # rung epoch -> differences seen
+
+    @staticmethod
+    def epochs(total: int) -> list[int]:
+        out, e = [], 1
+        while e < total:
+            out.append(e)
+            e *= 2
+        return out
+
+    def margin(self, epoch: int) -> float:
+        at = [c[epoch - 1] for c in self.relu_curves if len(c) >= epoch]
+        return statistics.stdev(at) if len(at) >= 2 else 0.0
+
+    def diff(self, seed: int, epoch: int, acc: float) -> float | None:
+        relu = self.relu_by_seed.get(seed)
+        return acc - relu[epoch - 1] if relu and len(relu) >= epoch else None
+
+    def should_stop(self, seed: int, epoch: int, acc: float) -> bool:
+        diff = self.diff(seed, epoch, acc)
+        peers = self.history.get(epoch, [])
+        if diff is None or len(peers) < self.min_peers:
+            return False
+        leaders = sorted(peers, reverse=True)[: max(1, len(peers) // self.eta)]
+        return diff < leaders[-1] - self.margin(epoch)
+
+    def add(self, seed: int, curve: list[float], total_epochs: int) -> None:
+        """Enter a finished (or stopped) candidate's curve at every rung it reached."""
+        for epoch in self.epochs(total_epochs):
+            if len(curve) >= epoch:
+                diff = self.diff(seed, epoch, curve[epoch - 1])
+                if diff is not None:
+                    self.history.setdefault(epoch, []).append(diff)
+
+
 class Evaluator:
     """Scores activation configs under one base TrainConfig and writes nothing itself."""
 
-    def __init__(self, base: TrainConfig, objective: str, prune: bool = False, min_trials: int = 3,
-                 warmup_epochs: int = 1):
+    def __init__(self, base, objective: str):
         self.base = base
         self.objective = objective
-        self.prune = prune
-        self.min_trials = min_trials
-        self.warmup_epochs = warmup_epochs
 
     def score(self, activation: dict[str, Any], seed: int | None = None,
-              history: list[list[float]] | None = None) -> dict[str, Any]:
+              stop: Callable[[int, int, float], bool] | None = None) -> dict[str, Any]:
         """Train one candidate; return its results.jsonl record (status ok, pruned, diverged or
         failed: a crash in one candidate must not end a search, a user error still does).
 
-        ``history``: accuracy curves of earlier finished candidates, for the median pruning rule.
+        ``stop(seed, epoch, val_acc)`` returning True ends the job after that epoch (pruned).
         """
+        from actsearch.training.trainer import train
+
         cfg = replace(self.base, activation=activation, seed=self.base.seed if seed is None else seed)
-        callback = self._pruner(history) if self.prune and history else None
+        callback = (lambda epoch, acc: stop(cfg.seed, epoch, acc)) if stop else None
         try:
-            result: TrainResult = train(cfg, callback=callback)
+            result = train(cfg, callback=callback)
         except ActsearchError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a bug or a numerical failure of this candidate only
             return {"activation_config": activation, "seed": cfg.seed, "status": "failed", "reason": repr(exc)}
         record = result.record()
         if self.objective == "latency":
-            record["latency_us"] = activation_latency_us(record["activation_config"])
+            record["latency"] = activation_latency(record["activation_config"])
         return record
 
-    def _pruner(self, history: list[list[float]]) -> Callable[[int, float], bool]:
-        """Median rule: stop when accuracy at an epoch is below the median of earlier candidates
-        at that epoch (after ``warmup_epochs``, once ``min_trials`` curves reach that epoch)."""
+    def cost(self, activation: dict[str, Any]) -> float | None:
+        """The cost objective of a config without training it (None for the dead ratio, which
+        only training tells)."""
+        if self.objective == "dead_ratio":
+            return None
+        if self.objective == "latency":
+            return activation_latency(activation)
+        from actsearch.training.trainer import model_costs
 
-        def should_stop(epoch: int, acc: float) -> bool:
-            if epoch <= self.warmup_epochs:
-                return False
-            at_epoch = [c[epoch - 1] for c in history if len(c) >= epoch]
-            return len(at_epoch) >= self.min_trials and acc < statistics.median(at_epoch)
+        costs = model_costs(replace(self.base, activation=activation))
+        if self.objective == "activation_flops":
+            return float(costs.activation_flops)
+        return float(costs.model_flops + costs.activation_flops)
 
-        return should_stop
+
+def relu_equal(config: dict[str, Any]) -> bool:
+    """Whether a config computes exactly ReLU (in eval and in training)."""
+    from actsearch.activations import ACTIVATIONS
+
+    name = config.get("name")
+    if name == "relu":
+        return True
+    family_point = getattr(ACTIVATIONS.get(name), "family_point", None)
+    if family_point is None:
+        return False
+    p = family_point(config)
+    linear_zero = p["shape"] == "zero" or (p["shape"] == "linear" and p["alpha"] == 0)
+    return linear_zero and p["sigma"] == 0 and p["sigma_end"] == 0 and p["eps"] == 0 and not p["eps_learnable"]
+
+
+def is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -22,6 +22,7 @@ Every problem is a ConfigError naming the file and the key.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +62,47 @@ class Dimension:
     def active(self, values: dict[str, Any]) -> bool:
         return all(values.get(k, _MISSING) in allowed for k, allowed in self.when.items())
 
+    def to_unit(self, value: Any) -> float:
+        """The value's position in [0, 1] (log-scaled where the space says ``log``); for a
+        categorical dimension or switch, its choice index."""
+        if self.choices:
+            return float(self.choices.index(value))
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> Any:
+        """The value at position ``u`` (clamped to [0, 1]; a choice index for categoricals),
+        rounded to ``step`` and to an integer where the space says so. Every backend turns a
+        draw into a value through here, so they all honour the same rounding."""
+        if self.choices:
+            return self.choices[min(max(int(u), 0), len(self.choices) - 1)]
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        if self.step:
+            value = self.low + round((value - self.low) / self.step) * self.step
+        if self.type == "int":
+            return int(round(min(max(value, self.low), self.high)))
+        return float(min(max(value, self.low), self.high))
+
+    def random(self, rng) -> Any:
+        """A uniform draw (in the unit space) from ``rng``, a ``random.Random``."""
+        return self.from_unit(rng.randrange(len(self.choices)) if self.choices else rng.random())
+
+    @property
+    def size(self) -> float:
+        """How many distinct values it has (inf for a continuous range)."""
+        if self.choices:
+            return len(self.choices)
+        if self.type == "int":
+            return int((self.high - self.low) // (self.step or 1)) + 1
+        if self.step:
+            return int((self.high - self.low) // self.step) + 1
+        return math.inf
+
 
 _MISSING = object()
 
@@ -90,6 +132,30 @@ class SearchSpace:
                 out[d.name] = values[d.name]
         return out
 
+    def distinct_points(self, limit: int = 1_000_000) -> float:
+        """How many distinct activation configs the space holds (inf when a range is continuous);
+        counted exactly by enumeration for finite spaces up to ``limit`` points."""
+        if any(math.isinf(d.size) for d in self.dimensions):
+            return math.inf
+        seen: set[str] = set()
+
+        def walk(i: int, values: dict[str, Any]) -> None:
+            if len(seen) > limit:
+                return
+            if i == len(self.dimensions):
+                seen.add(config_key(self.to_activation(values)))
+                return
+            d = self.dimensions[i]
+            if not d.active(values):
+                walk(i + 1, values)
+                return
+            for k in range(int(d.size)):
+                value = d.choices[k] if d.choices else d.from_unit(k / max(1, int(d.size) - 1))
+                walk(i + 1, {**values, d.name: value})
+
+        walk(0, {})
+        return len(seen)
+
     def sample(self, suggest) -> dict[str, Any]:
         """Draw one point; ``suggest(dimension) -> value`` is the backend's sampler."""
         values: dict[str, Any] = {}
@@ -97,6 +163,11 @@ class SearchSpace:
             if d.active(values):
                 values[d.name] = suggest(d)
         return values
+
+
+def config_key(activation: dict[str, Any]) -> str:
+    """One string per distinct activation config, whatever the key order."""
+    return json.dumps(activation, sort_keys=True)
 
 
 def shipped_spaces() -> dict[str, Path]:

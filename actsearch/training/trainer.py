@@ -191,6 +191,16 @@ def evaluate(model: nn.Module, batches: Batches, amp: bool, device: torch.device
     return 100.0 * correct / n, loss_sum / n, (meter.ratio() if meter else None)
 
 
+def model_costs(config: TrainConfig) -> cost.ModelCost:
+    """FLOPs and parameters of the model a job would train, without training it."""
+    cfg = config.resolved()
+    data = get_dataset(cfg.task, cfg.data_dir)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation),
+                        cfg.width)
+    example = Batches(data, data.train_x[:2], data.train_y[:2], torch.device("cpu")).get(torch.arange(2))
+    return cost.measure(model, example, cfg.activation)
+
+
 def validation_split(labels: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(validation indices, the rest) of a training split: stratified by class, drawn with a
     fixed seed, so every candidate and seed is chosen on the same images and never trains on
