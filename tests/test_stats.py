@@ -73,7 +73,7 @@ def test_identical_runs_give_p_one_and_no_gain():
     assert (r.t_p, r.w_p, r.p, r.mean, r.shift) == (1.0, 1.0, 1.0, 0.0, 0.0)
     assert (r.wins, r.ties, r.losses) == (0, 10, 0)
     v = verdict({"relu copy": r})
-    assert not v.beats and v.sentence.startswith("No candidate beats ReLU: best relu copy +0.00 points")
+    assert not v.beats and v.sentence.startswith("No candidate beats ReLU: best relu copy at +0.00 points")
 
 
 def test_constant_nonzero_difference_is_not_p_zero():
@@ -175,7 +175,7 @@ def test_no_gain_sentence_says_when_the_rank_test_cannot_win():
     r = paired(PICK[:6], RELU[:6])  # collapsed ReLU seed, six seeds: 2/2^6 * 5 candidates > 0.05
     v = verdict({f"c{i}": r for i in range(5)})
     assert not v.beats
-    assert "cannot reach p < 0.05 after Holm over 5 candidates (8 needed)" in v.sentence
+    assert "cannot reach p < 0.05 after Holm over 5 candidates (8 seeds needed)" in v.sentence
 
 
 def test_race_decision():

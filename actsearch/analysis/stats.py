@@ -88,8 +88,8 @@ def _midranks(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _t_crit(df: int) -> float:
-    return float(sps.t.ppf(0.975, df))
+def _t_crit(df: int, alpha: float) -> float:
+    return float(sps.t.ppf(1 - alpha / 2, df))
 
 
 def _signed_rank_p(d: np.ndarray) -> float | None:
@@ -115,14 +115,14 @@ def _signed_rank_p(d: np.ndarray) -> float | None:
     return float(min(1.0, 2 * min(dist[: t + 1].sum(), dist[t:].sum())))
 
 
-def _t_test(d: np.ndarray) -> tuple[float | None, float | None, tuple[float, float] | None]:
-    """(standard error, two-sided p, 95% t-interval) of the mean difference."""
+def _t_test(d: np.ndarray, alpha: float = 0.05) -> tuple[float | None, float | None, tuple[float, float] | None]:
+    """(standard error, two-sided p, 1 - alpha t-interval) of the mean difference."""
     n = len(d)
     if n < 2:
         return None, None, None
     mean, sd = statistics.fmean(d), statistics.stdev(d)  # exact summation: no cancellation warnings
     se = sd / math.sqrt(n)
-    half = _t_crit(n - 1) * se
+    half = _t_crit(n - 1, alpha) * se
     if se == 0:
         p = 1.0 if mean == 0 else 0.0
     else:
@@ -191,11 +191,11 @@ class Paired:
     n: int
     mean: float | None
     se: float | None
-    ci: tuple[float, float] | None  # 95% t-interval of the mean difference
+    ci: tuple[float, float] | None  # t-interval of the mean difference (95% at alpha 0.05)
     t_p: float | None  # paired t-test, two-sided
     w_p: float | None  # exact Wilcoxon signed-rank, two-sided
     shift: float | None  # Hodges-Lehmann shift: the signed-rank's estimate
-    shift_ci: tuple[float, float] | None  # its exact distribution-free 95% interval
+    shift_ci: tuple[float, float] | None  # its exact distribution-free interval (95% at alpha 0.05)
     shapiro_p: float | None  # normality check on the differences (n >= 3 with spread)
     wins: int
     ties: int
@@ -221,14 +221,14 @@ class Paired:
 def paired(candidate: Sequence[float], baseline: Sequence[float], seeds: Sequence[int] | None = None,
            alpha: float = 0.05) -> Paired:
     """Paired comparison of ``candidate`` with ``baseline`` (same seeds, same order); see the
-    module docstring for the rule that picks ``test`` and ``p``. ``alpha`` sets the
-    Hodges-Lehmann interval's level (the t-interval is always 95%)."""
+    module docstring for the rule that picks ``test`` and ``p``. ``alpha`` sets the level of
+    both intervals; the verdict's own alpha is ``verdict``'s."""
     d = _differences(candidate, baseline)
     n = len(d)
     seeds = list(seeds) if seeds is not None else list(range(n))
     if len(seeds) != n:
         raise ValueError(f"{len(seeds)} seeds for {n} pairs")
-    se, t_p, ci = _t_test(d)
+    se, t_p, ci = _t_test(d, alpha)
     w_p = _signed_rank_p(d)
     shift, shift_ci = _hodges_lehmann(d, alpha) if n >= 2 else (None, None)
     shapiro_p = _shapiro_p(d)
@@ -341,12 +341,12 @@ def verdict(results: Mapping[str, Paired], alpha: float = 0.05, baseline: str = 
     else:
         best = max(labels, key=lambda k: judged[k].effect)
         r = judged[best]
-        sentence = f"No candidate beats {baseline}: best {best} {_claim(r, adj[best])}"
-        floor = len(labels) * 2 / 2 ** (r.n - r.ties)
-        if r.test == SIGNED_RANK and floor >= alpha:
+        sentence = f"No candidate beats {baseline}: best {best} at {_claim(r, adj[best])}"
+        signs = r.n - r.ties  # zero differences carry no sign, so more seeds like them cannot help
+        if r.test == SIGNED_RANK and signs and len(labels) * 2 / 2 ** signs >= alpha:
             need = math.ceil(math.log2(2 * len(labels) / alpha) + 1e-9) + r.ties
             sentence += (f"; with {r.n} seeds the signed-rank test cannot reach p < {alpha:g} after Holm over "
-                         f"{len(labels)} candidates ({need} needed)")
+                         f"{len(labels)} candidate{'s' if len(labels) > 1 else ''} ({need} seeds needed)")
     notes = []
     ref = max(judged.values(), key=lambda r: r.n)
     if s := collapse_sentence(ref.baseline, baseline):
