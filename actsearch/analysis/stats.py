@@ -13,6 +13,9 @@ below is fixed here, before any data is seen:
   ReLU seed at 67.84 among seeds near 84) inflates its standard error so much that it reports
   p 0.1 where the rank test reports 0.004, and the rank test stays exact without normality. The
   smaller of the two p-values is never taken: that rejects more often than alpha under the null.
+  Choosing by a look at the data is itself a two-stage procedure, so its size is measured, not
+  assumed: tests/test_stats.py simulates null pairs (normal noise; collapses on both sides) and
+  fails if the chosen test rejects more than alpha plus three binomial standard errors.
 - **Estimate.** With the t-test: the mean difference and its t-interval. With the signed-rank:
   the Hodges-Lehmann shift (median of the pairwise averages of differences) and its exact
   distribution-free interval, which agrees with the test; a bootstrap interval of the mean would
