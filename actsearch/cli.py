@@ -275,7 +275,7 @@ def tune_command(
                             study=study, **search)
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with progress.search(console) as (on_event, on_stop):
+    with progress.search(console, "trial") as (on_event, on_stop):
         run, analysis = tune(settings, progress=on_event, on_stop_request=on_stop)
     _finish_search(run, analysis)
 
@@ -305,7 +305,7 @@ def evolve_command(
                               **search)
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
-    with progress.search(console) as (on_event, on_stop):
+    with progress.search(console, "generation") as (on_event, on_stop):
         run, analysis, logbook = evolve(settings, progress=on_event, on_stop_request=on_stop)
     console.print(logbook_table(logbook, analysis.objective))
     _finish_search(run, analysis)

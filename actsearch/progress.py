@@ -54,10 +54,11 @@ PHASES = {"baseline": "ReLU baseline", "search": "search", "racing": "racing the
 
 
 @contextlib.contextmanager
-def search(console: Console) -> Iterator[tuple[Callable[[dict], None], Callable[[], None]]]:
+def search(console: Console, unit: str) -> Iterator[tuple[Callable[[dict], None], Callable[[], None]]]:
     """A search (tune or evolve): yields (on_event for ``Search.run``'s progress events, Ctrl-C
     notice). One bar per phase on a terminal; when stdout is not a terminal (a log file, nohup,
-    a batch queue), one flushed line per finished trial and per phase instead."""
+    a batch queue), one flushed line per finished trial and per phase instead. ``unit``: what
+    Ctrl-C lets finish (a trial, a generation)."""
     fields = "{task.fields[counts]}  best {task.fields[best]}"
     with _bar(console, "{task.description}", fields, transient=False) as progress:
         tasks: dict[str, int] = {}
@@ -83,7 +84,7 @@ def search(console: Console) -> Iterator[tuple[Callable[[dict], None], Callable[
                             counts=counts, best=best if phase == "search" else "-",
                             description=f"{PHASES[phase]}" + (f": {event['message']}" if event.get("message") else ""))
 
-        yield on_event, _stop_notice(progress, "job")
+        yield on_event, _stop_notice(progress, unit)
 
 
 @contextlib.contextmanager

@@ -9,12 +9,12 @@ import actsearch
 from actsearch.activations import build_activation
 from actsearch.cli import app
 from actsearch.training.config import TrainConfig
-from actsearch.analysis.front import analyse
+from actsearch.analysis.front import analyse, pick
 from actsearch.results import read_results
 from actsearch.search.evolve import CHECKPOINT, EvolveSettings, decode, encode, evolve
 from actsearch.search.space import load_space
 
-FAST = ["--task", "digits", "--budget", "tiny", "--population", "4", "--confirm", "0"]
+FAST = ["--task", "digits", "--budget", "tiny", "--population", "4", "--confirm", "0", "--holdout", "0"]
 
 
 def invoke(*args):
@@ -23,7 +23,7 @@ def invoke(*args):
 
 def settings(run_dir, generations=2, workers=1, threads=1, **kw):
     return EvolveSettings(space="bounded_negative", train=TrainConfig(budget="tiny", threads=threads),
-                          population=4, generations=generations, confirm=0, workers=workers,
+                          population=4, generations=generations, confirm=0, holdout=0, workers=workers,
                           run_dir=str(run_dir), **kw)
 
 
@@ -37,25 +37,28 @@ def test_evolve_end_to_end_then_report_and_export(tmp_path):
     run = tmp_path / "run"
     result = invoke("evolve", *FAST, "--generations", "2", "--threads", "1", "--run-dir", str(run))
     assert result.exit_code == 0, result.output
-    assert "NSGA-II logbook" in result.output and "Pareto front" in result.output
+    assert "NSGA-II logbook" in result.output and "front" in result.output
     records, _ = read_results(run)
     # warm start: the first population holds the seed papers' defaults
-    first = [r["activation"] for r in records if r.get("role") == "search"][:4]
-    assert first[0] == "bounded_negative(zero)" and first[1] == "bounded_negative(linear, alpha=0.5, T=1)"
+    first = [r for r in records if r.get("role") == "search"][:4]
+    assert first[0]["activation"] == "bounded_negative(zero)" and first[1]["activation"] == "bounded_negative(linear, alpha=0.5, T=1)"
+    assert all(r["warm"] for r in first)
     assert invoke("report", str(run)).exit_code == 0
     out = tmp_path / "best.yaml"
-    assert invoke("export", str(run), "--pick", "knee", "--out", str(out)).exit_code == 0
+    assert invoke("export", str(run), "--pick", "best-accuracy", "--out", str(out)).exit_code == 0
     loaded = actsearch.load_activation(out)
-    knee = analyse(run).knee
+    best, _ = pick(analyse(run), "best-accuracy")
     x = torch.randn(100)
-    assert torch.equal(loaded.eval()(x), build_activation(knee.activation).eval()(x))
+    assert torch.equal(loaded.eval()(x), build_activation(best.activation).eval()(x))
 
 
 def test_identical_genomes_are_trained_once(tmp_path):
     evolve(settings(tmp_path / "run", generations=3))
     records, _ = read_results(tmp_path / "run")
-    configs = [json.dumps(r["activation_config"], sort_keys=True) for r in records if r.get("role") == "search"]
-    assert len(configs) == len(set(configs))
+    search = [r for r in records if r.get("role") == "search"]
+    trained = [json.dumps(r["activation_config"], sort_keys=True) for r in search if not r.get("reused")]
+    assert len(trained) == len(set(trained))  # each config trained once
+    assert len(search) == 4 * 4  # every individual of 4 populations answered, repeats from the log
 
 
 def test_seeded_runs_are_identical_and_no_creator_warning(tmp_path):
@@ -119,7 +122,8 @@ def test_ctrl_c_stops_after_the_generation_and_resumes(tmp_path):
 
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "actsearch", "evolve", "--task", "digits", "--budget", "full", "--epochs", "10",
-           "--population", "4", "--generations", "50", "--confirm", "0", "--threads", "1", "--run-dir", str(run)]
+           "--population", "4", "--generations", "50", "--confirm", "0", "--holdout", "0", "--threads", "1",
+           "--run-dir", str(run)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     deadline = time.time() + 120
@@ -132,7 +136,8 @@ def test_ctrl_c_stops_after_the_generation_and_resumes(tmp_path):
     stopped_at = json.loads((run / CHECKPOINT).read_text())["generation"]
     assert stopped_at < 50
     result = invoke("evolve", "--task", "digits", "--budget", "full", "--epochs", "10", "--population", "4",
-                    "--generations", str(stopped_at + 1), "--confirm", "0", "--threads", "1", "--run-dir", str(run))
+                    "--generations", str(stopped_at + 1), "--confirm", "0", "--holdout", "0", "--threads", "1",
+                    "--run-dir", str(run))
     assert result.exit_code == 0, result.output
     assert json.loads((run / CHECKPOINT).read_text())["generation"] == stopped_at + 1
 

@@ -125,7 +125,7 @@ class OptunaBackend:
             raise ConfigError(f"cannot open study '{self.settings.study}' in {where}: {exc}") from None
         self._fail_stale(search)
         if warm and not self.study.trials:
-            for point in warm:
+            for point in warm[: self.settings.trials]:  # a waiting trial past --trials would never run
                 self.study.enqueue_trial(point, skip_if_exists=True)
         self.search = search
         self.started = time.monotonic()
