@@ -91,6 +91,7 @@ DataDir = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="
 Epochs = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's epochs.")]
 BatchSize = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's batch size.")]
 TrainSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of training images.")]
+ValSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of validation images carved from the training split (searches choose on them; 0: none).")]
 TestSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of test images scored each epoch.")]
 Width = Annotated[Optional[float], typer.Option(rich_help_panel=TRAINING, help="Override the budget's model width multiplier.")]
 Optimizer = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
@@ -111,6 +112,7 @@ TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, d
     "epochs": (Epochs, None),
     "batch_size": (BatchSize, None),
     "train_subset": (TrainSubset, None),
+    "val_subset": (ValSubset, None),
     "test_subset": (TestSubset, None),
     "width": (Width, None),
     "optimizer": (Optimizer, "adam"),

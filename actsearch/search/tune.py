@@ -36,11 +36,18 @@ def _constraints(trial) -> list[float]:
     return trial.user_attrs.get("constraint", [0.0])
 
 
+def _trial_constraints() -> bool:
+    """Optuna 5 takes constraints from the trial (``set_constraint``); 4 from ``constraints_func``."""
+    import optuna
+
+    return hasattr(optuna.trial.Trial, "set_constraint")
+
+
 def _sampler(name: str, seed: int, constrained: bool):
     import optuna
 
     kw: dict[str, Any] = {"seed": seed}
-    if constrained and name in ("tpe", "nsga2", "nsga3", "gp"):
+    if constrained and name in ("tpe", "nsga2", "nsga3", "gp") and not _trial_constraints():
         kw["constraints_func"] = _constraints
     factories: dict[str, Callable[..., Any]] = {
         "tpe": optuna.samplers.TPESampler, "nsga2": optuna.samplers.NSGAIISampler,
@@ -185,7 +192,11 @@ class OptunaBackend:
             ratio = record.get("cost_ratio")
             if ratio is None:
                 ratio = self.search.feasible(record["activation_config"])[1] or 0.0
-            trial.set_user_attr("constraint", [float(ratio) - self.search.settings.max_cost])
+            violation = float(ratio) - self.search.settings.max_cost  # feasible when <= 0
+            if _trial_constraints():
+                trial.set_constraint("max_cost", violation)
+            else:
+                trial.set_user_attr("constraint", [violation])
         status = record["status"]
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
