@@ -39,3 +39,23 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install = next(b for b in blocks if "pip install" in b).strip().splitlines()[-1]
     test = next(b for b in blocks if "pytest" in b and "pip" not in b).strip().splitlines()[-1]
     assert ci.index(install) < ci.index(test)
+
+
+def test_the_cli_starts_without_heavy_imports():
+    """``actsearch --help`` must be instant: torch, optuna and friends load only in the commands
+    that use them (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, actsearch, actsearch.cli; "
+            "print(sorted(m for m in ('torch', 'optuna', 'deap', 'scipy', 'sklearn', 'matplotlib', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_top_level_names_load_on_first_use():
+    import actsearch
+
+    act = actsearch.load_activation  # resolved lazily
+    assert callable(act) and callable(actsearch.set_progress) and "build_activation" in dir(actsearch)
