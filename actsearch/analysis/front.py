@@ -66,7 +66,7 @@ class Candidate:
 
 @dataclass
 class RunAnalysis:
-    run_dir: Path
+    run_dir: Any  # the folder, or where the records came from (a database study)
     settings: dict[str, Any]
     objective: str
     candidates: list[Candidate]
@@ -191,11 +191,13 @@ def _search_seed(settings: dict[str, Any]) -> int:
     return int(settings.get("train", {}).get("seed", 0))
 
 
-def race_field(run_dir: Path) -> list[Candidate]:
+def _objective(settings: dict[str, Any]) -> str:
+    return settings.get("objectives", "accuracy,activation_flops").split(",")[1]
+
+
+def race_field(records: list[dict[str, Any]], settings: dict[str, Any]) -> list[Candidate]:
     """The members racing starts with: the front of the search seed's scores."""
-    settings = _snapshot(run_dir)["settings"]
-    objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
-    cands, relu = candidates_of(read_results(run_dir)[0], objective)
+    cands, relu = candidates_of(records, _objective(settings))
     seed = _search_seed(settings)
     single = []
     for c in cands.values():
@@ -215,11 +217,9 @@ class RaceState:
     decided: set[int]  # trials whose difference from ReLU is decided
 
 
-def race_state(run_dir: Path, field_: list[Candidate]) -> RaceState:
+def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: list[Candidate]) -> RaceState:
     """Who is still racing, derived from the records alone (so a resumed race agrees)."""
-    settings = _snapshot(run_dir)["settings"]
-    objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
-    cands, relu = candidates_of(read_results(run_dir)[0], objective)
+    cands, relu = candidates_of(records, _objective(settings))
     members = [cands[config_key(c.activation)] for c in field_]
     out: dict[int, int] = {}
     for c in members:
@@ -240,11 +240,18 @@ def race_state(run_dir: Path, field_: list[Candidate]) -> RaceState:
 
 
 def analyse(run_dir: str | Path) -> RunAnalysis:
+    """The analysis of a run folder (its run.yaml settings and results.jsonl)."""
     run_dir = Path(run_dir)
-    snapshot = _snapshot(run_dir)
-    settings = snapshot["settings"]
-    objective = settings.get("objectives", "accuracy,activation_flops").split(",")[1]
+    settings = _snapshot(run_dir)["settings"]
     records, bad = read_results(run_dir)
+    return analyse_records(records, settings, run_dir, bad)
+
+
+def analyse_records(records: list[dict[str, Any]], settings: dict[str, Any], source: Any,
+                    skipped_lines: list[int] | None = None) -> RunAnalysis:
+    """The analysis of a search's records, wherever they were read from (``source`` names it)."""
+    run_dir = source
+    objective = _objective(settings)
     cands, relu = candidates_of(records, objective)
     counts = {"trials": 0, "complete": 0, "pruned": 0, "diverged": 0, "failed": 0, "infeasible": 0}
     seen_trials: set[int] = set()
@@ -255,8 +262,8 @@ def analyse(run_dir: str | Path) -> RunAnalysis:
             status = r.get("status", "failed")
             counts["complete" if status == "ok" else status if status in counts else "failed"] += 1
     raced = any(r.get("role") == "confirm" for r in records)
-    field_ = race_field(run_dir)
-    pool = race_state(run_dir, field_).alive if raced else field_
+    field_ = race_field(records, settings)
+    pool = race_state(records, settings, field_).alive if raced else field_
     pool = [c for c in pool if c.cost is not None and c.val_diff is not None and c.val_diff.n]
     front = pareto_front(pool)
     holdout_relu = _holdout(records, "relu")
@@ -284,7 +291,7 @@ def analyse(run_dir: str | Path) -> RunAnalysis:
         candidates=sorted(cands.values(), key=lambda c: c.trial), front=front, knee=knee, knee_reason=why,
         hypervolume=hypervolume(front, reference), reference=reference, baseline_val=relu,
         baseline_acc=statistics.fmean(relu.values()) if relu else None, holdout_relu=holdout_relu,
-        holdout_gelu=holdout_gelu, verdict=verdict, counts=counts, skipped_lines=bad, raced=raced,
+        holdout_gelu=holdout_gelu, verdict=verdict, counts=counts, skipped_lines=skipped_lines or [], raced=raced,
     )
 
 
@@ -334,4 +341,4 @@ def pick(analysis: RunAnalysis, how: str) -> tuple[Candidate, str]:
 
 
 __all__ = ["Candidate", "RunAnalysis", "analyse", "hypervolume", "knee_point", "pareto_front", "pick",
-           "race_field", "race_state"]
+           "analyse_records", "race_field", "race_state"]

@@ -129,6 +129,7 @@ class Search:
                                 objectives=settings.objectives, rank=settings.rank, max_cost=settings.max_cost,
                                 **backend.identity())
         self.resumed = open_run(self.run_dir, backend.command, identity)
+        self.snapshot_settings = identity  # what run.yaml holds: the analysis reads the run by it
         self.evaluator = Evaluator(self.job_config, self.objective)
         self.records: list[dict[str, Any]] = read_results(self.run_dir)[0]
         self._scored: dict[tuple[str, int], dict[str, Any]] = {}
@@ -218,7 +219,7 @@ class Search:
     def run(self, progress: Progress | None = None, on_stop_request: Callable[[], None] | None = None):
         """Run (or resume) the search to its end, race its front, score the held-out seeds and
         return the analysis. Ctrl-C finishes the jobs under way and stops; rerun to resume."""
-        from actsearch.analysis.front import analyse
+        from actsearch.analysis.front import analyse_records
 
         emit = progress or (lambda event: None)
         backend, settings = self.backend, self.settings
@@ -246,7 +247,7 @@ class Search:
             if pool is not None:
                 pool.shutdown()
         emit({"phase": "done", "done": 0, "total": 0, "interrupted": interrupted})
-        return analyse(self.run_dir)
+        return analyse_records(self.records, self.snapshot_settings, self.run_dir)
 
     def _search(self, emit: Progress, stop: GracefulStop, pool) -> None:
         counts = {"done": 0, "failed": 0, "pruned": 0, "infeasible": 0}
@@ -324,14 +325,14 @@ class Search:
         """
         from actsearch.analysis.front import race_field, race_state
 
-        field_ = race_field(self.run_dir)
+        field_ = race_field(self.records, self.snapshot_settings)
         if not field_:
             return
         seeds = [self.base.seed + k for k in range(1, self.settings.confirm + 1)]
         budget = self.settings.confirm_budget
         jobs_done = 0
         for round_, seed in enumerate(seeds, 1):
-            state = race_state(self.run_dir, field_)
+            state = race_state(self.records, self.snapshot_settings, field_)
             need = [c for c in state.alive if c.trial not in state.decided]
             if not need or stop.requested:
                 break
@@ -356,7 +357,8 @@ class Search:
 
         if not self.settings.holdout:
             return
-        survivors = race_state(self.run_dir, race_field(self.run_dir)).alive
+        settings = self.snapshot_settings
+        survivors = race_state(self.records, settings, race_field(self.records, settings)).alive
         seeds = [self.base.seed + HOLDOUT_OFFSET + k for k in range(self.settings.holdout)]
         entries = [(RELU, None), (GELU, None)] + [(c.activation, c.trial) for c in survivors]
         done = {(config_key(r["activation_config"]), r["seed"]) for r in self.records if r.get("role") == "holdout"}
