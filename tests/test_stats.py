@@ -182,15 +182,17 @@ def test_race_decision():
     up = [0.42, 0.31, 0.55, 0.38, 0.47, 0.29, 0.51]
     assert race_decision(up) == "better"
     assert race_decision([-x for x in up]) == "worse"
-    assert race_decision(up[:MIN_SEEDS - 1]) == "undecided"
+    assert race_decision(up[:MIN_SEEDS - 1], min_seeds=MIN_SEEDS) == "undecided"
+    assert race_decision(up[:2]) == "undecided"  # fewer than RACE_MIN_SEEDS
+    assert race_decision(up[:3]) == "better"  # the t-test may decide a clear race from three seeds
     assert race_decision([0.0] * 8) == "undecided"
     noisy = [0.5, -0.1, 0.4, 0.3, 0.6, 0.2]  # t p 0.03: enough for a single look, not for one of twenty-one
     assert 0.01 < sps.ttest_1samp(noisy, 0).pvalue < 0.05
-    assert race_decision(noisy, budget_left=0) == "better"
-    assert race_decision(noisy, budget_left=20) == "undecided"
+    assert race_decision(noisy, budget_left=0, min_seeds=MIN_SEEDS) == "better"
+    assert race_decision(noisy, budget_left=20, min_seeds=MIN_SEEDS) == "undecided"
     # the looks already taken count too: seeds 6, 7 and 8 were three looks, each at alpha / 3
-    assert race_decision(noisy + [0.3, 0.3], budget_left=0) == "better"
-    assert race_decision(noisy + [-0.3, 0.3], budget_left=0) == "undecided"
+    assert race_decision(noisy + [0.3, 0.3], budget_left=0, min_seeds=MIN_SEEDS) == "better"
+    assert race_decision(noisy + [-0.3, 0.3], budget_left=0, min_seeds=MIN_SEEDS) == "undecided"
 
 
 def null_rejections(n, reps, seed, collapse_rate=0.0, alpha=0.05):

@@ -217,8 +217,10 @@ class RaceState:
     decided: set[int]  # trials whose difference from ReLU is decided
 
 
-def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: list[Candidate]) -> RaceState:
-    """Who is still racing, derived from the records alone (so a resumed race agrees)."""
+def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: list[Candidate],
+               seeds_left: int = 0) -> RaceState:
+    """Who is still racing, derived from the records alone (so a resumed race agrees).
+    ``seeds_left``: the rounds the race may still run (its level is split over every look)."""
     cands, relu = candidates_of(records, _objective(settings))
     members = [cands[config_key(c.activation)] for c in field_]
     out: dict[int, int] = {}
@@ -228,13 +230,13 @@ def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: 
                 continue
             common = sorted(set(b.val_by_seed) & set(c.val_by_seed))
             diffs = [b.val_by_seed[s] - c.val_by_seed[s] for s in common]
-            if stats.race_decision(diffs, ALPHA) == "better":
+            if stats.race_decision(diffs, ALPHA, seeds_left) == "better":
                 out[c.trial] = b.trial
                 break
     decided = set()
     for c in members:
         common = [s for s in c.val_by_seed if s in relu]
-        if stats.race_decision([c.val_by_seed[s] - relu[s] for s in common], ALPHA) != "undecided":
+        if stats.race_decision([c.val_by_seed[s] - relu[s] for s in common], ALPHA, seeds_left) != "undecided":
             decided.add(c.trial)
     return RaceState([c for c in members if c.trial not in out], out, decided)
 

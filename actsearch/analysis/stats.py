@@ -45,6 +45,9 @@ from scipy import special
 from scipy import stats as sps
 
 MIN_SEEDS = 6  # see the module docstring: the smallest n whose signed-rank p can go below 0.05
+# A race may decide from 3 seeds on: the paired t-test can (when the data let it choose the
+# t-test), while a signed-rank decision still needs 6 by its own p floor.
+RACE_MIN_SEEDS = 3
 NORMALITY_ALPHA = 0.05  # Shapiro-Wilk level that switches the verdict to the signed-rank test
 COLLAPSE_K = 5.0  # robust standard deviations (1.4826 * MAD) below the median
 COLLAPSE_GAP = 3.0  # points below the median, at least; ordinary seed noise (sd <= 1.7) rarely gets there
@@ -275,21 +278,22 @@ def undecided(a: Paired, alpha: float = 0.05) -> bool:
     return a.n < MIN_SEEDS or a.p is None or a.p >= alpha
 
 
-def race_decision(diffs: Sequence[float], alpha: float = 0.05, budget_left: int = 0) -> str:
+def race_decision(diffs: Sequence[float], alpha: float = 0.05, budget_left: int = 0,
+                  min_seeds: int = RACE_MIN_SEEDS) -> str:
     """'better', 'worse' or 'undecided' for one candidate in a race, from its paired differences
     (candidate - reference) so far; ``budget_left`` is how many more seeds it may still get.
 
     A race tests again after every new seed, and testing each look at alpha would reject a true
     null far more often than alpha. The level is therefore split evenly (Bonferroni) over every
-    look the race can make: from MIN_SEEDS seeds to n + budget_left. That total is fixed for the
+    look the race can make: from ``min_seeds`` seeds to n + budget_left. That total is fixed for the
     race, so the level is the same at each look, and the chance of a wrong 'better' or 'worse'
     over the whole race stays below alpha. With no raw sides, collapses are looked for in the
     differences themselves, in either direction; otherwise the test is chosen as in ``paired``.
     """
     d = np.round(np.asarray(diffs, dtype=float), 9)
-    if len(d) < MIN_SEEDS:
+    if len(d) < min_seeds:
         return "undecided"
-    looks = len(d) - MIN_SEEDS + 1 + max(0, int(budget_left))
+    looks = len(d) - min_seeds + 1 + max(0, int(budget_left))
     shapiro_p = _shapiro_p(d)
     test = _choose(d, bool(collapsed(d) or collapsed(-d)), shapiro_p)
     if test == SIGNED_RANK:

@@ -332,7 +332,7 @@ class Search:
         budget = self.settings.confirm_budget
         jobs_done = 0
         for round_, seed in enumerate(seeds, 1):
-            state = race_state(self.records, self.snapshot_settings, field_)
+            state = race_state(self.records, self.snapshot_settings, field_, seeds_left=len(seeds) - round_ + 1)
             need = [c for c in state.alive if c.trial not in state.decided]
             if not need or stop.requested:
                 break
