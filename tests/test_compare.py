@@ -4,7 +4,6 @@ import pytest
 from typer.testing import CliRunner
 
 from actsearch.cli import app
-from actsearch.analysis.compare import NRELU_ACTIVATIONS, welch_p
 from actsearch.results import read_results
 
 
@@ -17,14 +16,16 @@ def test_compare_two_activations_two_seeds(tmp_path):
     result = invoke("compare", "--task", "digits", "--activations", "relu,sr_relu", "--seeds", "2",
                     "--budget", "tiny", "--threads", "1", "--run-dir", str(run))
     assert result.exit_code == 0, result.output
-    assert "p vs ReLU (Welch)" in result.output and "sr_relu" in result.output
+    assert "Welch" in result.output and "sr_relu" in result.output
     records, _ = read_results(run)
     assert len(records) == 4 and {r["seed"] for r in records} == {0, 1}
     md = (run / "comparison.md").read_text()
     assert "| mlp | sr_relu |" in md and "± " in md
     row = next(line for line in md.splitlines() if line.startswith("| mlp | sr_relu |"))
-    p = float(row.split("|")[9])
-    assert 0.0 <= p <= 1.0  # a finite p-value
+    cells = [c.strip() for c in row.split("|")]
+    p = float(cells[11])
+    assert 0.0 <= p <= 1.0  # a finite Welch p-value
+    assert cells[9].startswith(("+", "-"))  # the paired difference from ReLU
     # same data order per seed: relu seed 0 is identical when run again in another folder
     again = invoke("compare", "--task", "digits", "--activations", "relu", "--seeds", "1", "--budget", "tiny",
                    "--threads", "1", "--run-dir", str(tmp_path / "again"))
@@ -52,18 +53,21 @@ def test_compare_adds_exported_configs(tmp_path):
     assert "mine: r_relu(alpha=0.2, T=2)" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
-def test_nrelu_preset_is_the_seed_protocol():
-    labels = [label for label, _ in NRELU_ACTIVATIONS]
-    assert labels[:5] == ["ReLU", "LeakyReLU", "PReLU", "GELU", "RReLU"]
-    sigmas = [c.get("sigma") for _, c in NRELU_ACTIVATIONS if c["name"] == "n_relu"]
-    assert sigmas == [0.05, 0.10, 0.20, 0.20]
-    assert NRELU_ACTIVATIONS[-1][1]["sigma_schedule"] == "cosine"
+def test_compare_pairs_seeds_and_states_the_verdict(tmp_path):
+    run = tmp_path / "cmp"
+    result = invoke("compare", "--task", "digits", "--activations", "relu,gelu,sr_relu", "--seeds", "3",
+                    "--budget", "tiny", "--threads", "1", "--run-dir", str(run))
+    assert result.exit_code == 0, result.output
+    table = (run / "comparison.md").read_text()
+    assert "Δ ReLU, paired [95% CI] p" in table and "p vs ReLU (Welch, unpaired)" in table
+    assert "Not enough seeds to decide" in table  # 3 seeds: the verdict refuses to claim anything
+    from actsearch.analysis.compare import table_rows
 
-
-def test_welch_p_values():
-    assert welch_p([1.0, 1.1, 0.9], [1.0, 1.1, 0.9]) == pytest.approx(1.0)
-    assert welch_p([1.0, 1.01, 0.99], [5.0, 5.02, 4.98]) < 1e-4
-    assert welch_p([1.0], [2.0, 3.0]) is None
+    rows = {r.label: r for r in table_rows(run, ["mlp"], [("relu", {"name": "relu"}),
+                                                         ("gelu", {"name": "gelu", "approximate": "none"})])}
+    gelu = rows["gelu"]
+    by_seed = [a - b for a, b in zip(gelu.values("test_acc"), rows["relu"].values("test_acc"))]
+    assert gelu.vs_relu.n == 3 and gelu.vs_relu.mean == pytest.approx(sum(by_seed) / 3)
 
 
 def test_compare_bad_input(tmp_path):
