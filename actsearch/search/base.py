@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from actsearch.activations import describe
 from actsearch.choices import RANKS, unknown
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.results import append_result, read_results
@@ -368,7 +369,7 @@ class Search:
                 return
             chunk = jobs[k: k + max(1, self.settings.workers)]
             emit({"phase": "holdout", "done": k, "total": len(jobs),
-                  "message": f"held-out seed {chunk[0][2]}"})
+                  "message": ", ".join(f"{describe(a)} on held-out seed {s}" for a, _, s in chunk)})
             for (act, trial, seed), rec in zip(chunk, self.score_many([(a, s, False) for a, _, s in chunk], pool)):
                 self.record({k2: v for k2, v in rec.items() if k2 not in ("reused", "role", "trial", "point")},
                             role="holdout", trial=trial)
