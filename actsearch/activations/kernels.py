@@ -50,6 +50,11 @@ COMPILE_MIN_ELEMENTS = 1 << 18
 
 _kernel_cache: dict[tuple, tuple[Callable, Callable]] = {}
 
+# The correction term eps * x * exp(-x^2 / 2) reads x clamped to +-40, where exp already gives
+# exactly 0 even in float64: same values, but x * x, eps * x or g * x can no longer reach inf
+# and turn a 0 into NaN for inputs near the float32 limit.
+_EPS_X = 40.0
+
 
 def wants_compile(mode: bool | None, x: torch.Tensor) -> bool:
     """Whether a call on ``x`` runs the compiled body under a module's compile mode."""
@@ -160,7 +165,8 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
                 neg = xc * (1.0 + xc * (p[P_C2] + p[P_C3] * xc))
             y = torch.where(pos, xc, torch.where(mid, neg, 0.0))
         if use_eps:
-            y = y + eps.to(xc.dtype) * xc * torch.exp(-0.5 * xc * xc)
+            xe = xc.clamp(-_EPS_X, _EPS_X)
+            y = y + eps.to(xc.dtype) * (xe * torch.exp(-0.5 * xe * xe))
         if use_noise:
             y = y + torch.where(xc <= 0, sigma.to(xc.dtype) * hash_normal(xc, key).to(xc.dtype), 0.0)
         y = y.to(x.dtype)
@@ -190,9 +196,10 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
             d = torch.where(xc >= 0, 1.0, torch.where(xc >= -T, dneg, 0.0))
         if not use_eps:
             return (gc * d).to(g.dtype), None
-        gauss = torch.exp(-0.5 * xc * xc)
-        gx = gc * (d + eps.to(xc.dtype) * gauss * (1.0 - xc * xc))
-        geps = (gc * xc * gauss).sum() if eps_grad else None
+        xe = xc.clamp(-_EPS_X, _EPS_X)
+        gauss = torch.exp(-0.5 * xe * xe)
+        gx = gc * (d + eps.to(xc.dtype) * (gauss * (1.0 - xe * xe)))
+        geps = (gc * (xe * gauss)).sum() if eps_grad else None
         return gx.to(g.dtype), geps
 
     return forward, (backward_x if save_x else backward_code)
@@ -253,7 +260,8 @@ def _eager_forward(x, scalars, eps, sigma, shape: int, use_eps: bool, use_noise:
         else:  # neg * (1 + neg * (c2 + c3 * neg)), which is 0 where neg is
             y.add_(neg.mul(c3).add_(c2).mul_(neg).add_(1.0).mul_(neg))
     if use_eps:
-        y = y + eps * x * (x * x).mul_(-0.5).exp_()
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        y = y + (xe * xe).mul_(-0.5).exp_().mul_(xe).mul_(eps)
     if use_noise:
         noise = torch.randn_like(x).mul_(sigma)
         y.add_(noise.sub_(_threshold_backward(noise, x, 0.0)))  # the noise where x <= 0
@@ -271,15 +279,16 @@ def _eager_backward(g, x, scalars, eps, shape: int, use_eps: bool, eps_grad: boo
         if shape == LINEAR:
             gx = g_pos.add_(g_mid, alpha=alpha)
         else:
-            n = x.clamp(max=0.0)
+            n = x.clamp(-T, 0.0)  # not just max=0: p'(x) of a huge negative x overflows, and 0 * inf is NaN
             slope = n.mul(3.0 * c3).add_(2.0 * c2).mul_(n).add_(1.0)  # p'(x) on [-T, 0)
             gx = g_pos.add_(g_mid.mul_(slope))
     geps = None
     if use_eps:
-        gauss = (x * x).mul_(-0.5).exp_()
-        gx = gx + (x * x).neg_().add_(1.0).mul_(gauss).mul_(g) * eps
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        gauss = (xe * xe).mul_(-0.5).exp_()
+        gx = gx + (xe * xe).neg_().add_(1.0).mul_(gauss).mul_(eps).mul_(g)
         if eps_grad:
-            geps = (g * x * gauss).sum()
+            geps = (xe * gauss).mul_(g).sum()
     return gx, geps
 
 
@@ -300,10 +309,15 @@ def _forward_impl(x, params, eps, sigma, scalars, shape, use_eps, use_noise, com
 
 def _backward_impl(g, saved, params, eps, scalars, shape, use_eps, eps_grad, compiled):
     """(grad x, grad eps or None) from what ``_forward_impl`` saved (the code or x)."""
-    g = g.contiguous()
-    if not compiled:
+    if not compiled:  # ATen's elementwise ops read any strides, an expanded g included
         e = eps.to(saved.dtype) if use_eps else eps
         return _eager_backward(g, saved, scalars, e, shape, use_eps, eps_grad)
+    if g.dim() and not any(g.stride()):
+        # ``y.sum().backward()`` sends one value expanded to x's shape; as a 0-d tensor the
+        # kernel broadcasts it instead of reading (or first copying) a full tensor.
+        g = g.as_strided((), ())
+    else:
+        g = g.contiguous()
     save_x = not saves_code(shape, use_eps, compiled)
     _, bwd = compiled_kernels(shape, use_eps, False, save_x, eps_grad)
     if save_x:
@@ -405,7 +419,8 @@ def _composite(x, scalars, eps, sigma, shape: int, use_eps: bool, use_noise: boo
         neg = alpha * x if shape == LINEAR else x * (1.0 + x * (c2 + c3 * x))
         y = torch.where(x >= 0, x, torch.where(x >= -T, neg, torch.zeros_like(x)))
     if use_eps:
-        y = y + eps.to(x.dtype) * x * torch.exp(-0.5 * x * x)
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        y = y + eps.to(x.dtype) * (xe * torch.exp(-0.5 * xe * xe))
     if use_noise:
         y = y + torch.where(x <= 0, sigma.to(x.dtype) * torch.randn_like(x), torch.zeros_like(x))
     return y
