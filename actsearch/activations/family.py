@@ -17,12 +17,25 @@ from actsearch.activations import kernels
 from actsearch.activations.base import SCHEDULES, Activation, Param, _fmt, scheduled
 from actsearch.activations.ops import GRAD_ACCUMULATE, NONE, OpCount
 
+# Numerically safe ranges: no value in them overflows or divides by zero in float32, bfloat16
+# or float16 (the kernels compute the half types in float32).
+# - T >= 1e-3: the cubic's c2 = (1 + eta) / T <= 2e3 and c3 = eta / T^2 <= 1e6, while on
+#   [-T, 0) each term of p(x) stays within T and p'(x) within [-1, 1]; T <= 1e9 keeps T^2
+#   finite (a larger T behaves as 1e9: the region below -T is empty in practice).
+# - sigma <= 10: 10 * the generator's largest |z| (5.4) is far from any overflow; a larger
+#   noise swamps every activation the family was built for.
+# - |eps| <= 10: |x exp(-x^2/2)| <= 0.61 and |(1 - x^2) exp(-x^2/2)| <= 1, so the correction
+#   and its slope stay within 10.
+T_RANGE = (1e-3, 1e9)
+SIGMA_MAX = 10.0
+EPS_MAX = 10.0
+
 ALPHA = Param(0.5, float, 0.0, 1.0)
 ETA = Param(0.5, float, 0.0, 1.0)
-SIGMA = Param(0.0, float, 0.0)
-SIGMA_END = Param(0.0, float, 0.0)
+SIGMA = Param(0.0, float, 0.0, SIGMA_MAX)
+SIGMA_END = Param(0.0, float, 0.0, SIGMA_MAX)
 SCHEDULE = Param("constant", str, choices=SCHEDULES)
-EPS = Param(0.0, float)
+EPS = Param(0.0, float, -EPS_MAX, EPS_MAX)
 EPS_LEARNABLE = Param(False, bool)
 
 
@@ -41,7 +54,7 @@ RELU_POINT = {"shape": "zero", "alpha": 0.0, "T": 1.0, "eta": 0.0, "sigma": 0.0,
 
 
 def threshold(default: float) -> Param:
-    return Param(default, float, 0.0, low_open=True)
+    return Param(default, float, *T_RANGE)
 
 
 def cubic_coefficients(eta: float, T: float) -> tuple[float, float]:
@@ -119,7 +132,11 @@ class BoundedNegative(Activation):
         self._scalars = (float(alpha), float(T), float(c2), float(c3))
         self.sigma_start, self.sigma_end, self.sigma_schedule = sigma, sigma_end, sigma_schedule
         self.sigma_t = sigma
+        # A Python bool, not sigma_t: under a user's torch.compile a float attribute that the
+        # schedule changes every epoch would be a guard that fails, and a recompile, per epoch.
+        self._noisy = sigma > 0.0 or sigma_end > 0.0
         self.register_buffer("_sigma", torch.tensor(sigma, dtype=torch.float64), persistent=False)
+        self._compile: bool | None = None
         self.use_eps = eps_learnable or eps != 0.0
         if eps_learnable:
             self.eps = nn.Parameter(torch.tensor(float(eps)))
@@ -130,11 +147,25 @@ class BoundedNegative(Activation):
         self.sigma_t = scheduled(self.sigma_start, self.sigma_end, self.sigma_schedule, progress)
         self._sigma.fill_(self.sigma_t)
 
+    def set_compile(self, enabled: bool | None) -> None:
+        """Run this module's fused compiled kernels always (True), never (False), or, by
+        default (None), once a call has at least ``kernels.COMPILE_MIN_ELEMENTS`` elements."""
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(f"set_compile takes True, False or None, not {enabled!r}")
+        self._compile = enabled
+
+    @property
+    def compile_mode(self) -> bool | None:
+        return self._compile
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        use_noise = self.training and self.sigma_t > 0.0
+        if torch.compiler.is_compiling():
+            use_noise = self.training and self._noisy
+        else:  # eagerly, skip the draw once a schedule has annealed sigma to 0
+            use_noise = self.training and self.sigma_t > 0.0
         return kernels.bounded_negative(
-            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise,
-            (*self._scalars, self.sigma_t),
+            x, self._params, self.eps, self._sigma, self.shape, self.use_eps, use_noise, self._scalars,
+            kernels.wants_compile(self._compile, x),
         )
 
 
@@ -167,7 +198,7 @@ class NoiseReLU(BoundedNegative):
 
     name = "n_relu"
     params = {
-        "sigma": Param(0.1, float, 0.0),
+        "sigma": Param(0.1, float, 0.0, SIGMA_MAX),
         "sigma_schedule": SCHEDULE,
         "sigma_end": SIGMA_END,
     }
@@ -181,7 +212,7 @@ class CRReLU(BoundedNegative):
     """CRReLU (seed 003_22b48642eadfec6d): relu(x) + eps * x * exp(-x^2 / 2), eps learnable."""
 
     name = "crrelu"
-    params = {"eps": Param(0.01, float), "learnable": Param(True, bool)}
+    params = {"eps": Param(0.01, float, -EPS_MAX, EPS_MAX), "learnable": Param(True, bool)}
 
     @classmethod
     def family_point(cls, config: dict[str, Any]) -> dict[str, Any]:

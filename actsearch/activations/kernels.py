@@ -1,25 +1,36 @@
 """Forward/backward kernels for the bounded-negative family.
 
-One custom autograd Function serves every member (ReLU base, R-ReLU, SR-ReLU, N-ReLU noise,
-CRReLU correction and any mix of them), following timm's ``activations_me`` pattern: a
-closed-form backward that saves the least it needs. It has two bodies with the same math:
+One closed-form forward and backward serves every member (ReLU base, R-ReLU, SR-ReLU, N-ReLU
+noise, CRReLU correction and any mix of them), following timm's ``activations_me`` pattern:
+the backward saves the least it needs. Each has two bodies with the same math:
 
-* compiled (``set_compile(True)``, the trainer's ``--compile``): the bodies go through
-  ``torch.compile`` (Inductor), which fuses each into one loop over memory. Piecewise-linear
-  members without the correction term (ReLU base, R-ReLU, N-ReLU) then save a 1-byte region
-  code per element (0: x < -T, 1: -T <= x < 0, 2: x >= 0), not the float input; the cubic base
-  and the correction term save x (as GELU does). Seconds of warm-up per variant, once.
-* eager (the default): no warm-up. It saves x and uses only vectorized float ops: on CPU,
-  anything touching bool tensors (``where``, comparisons, masks) runs 5-30x slower per element
-  than ``relu`` or ``clamp``, so region tests are ``threshold`` / ``threshold_backward`` at
-  the float just below -T or 0, which is exactly ``x >= -T`` / ``x >= 0``.
+* compiled: the bodies go through ``torch.compile`` (Inductor), which fuses each into one loop
+  over memory. Piecewise-linear members without the correction term (ReLU base, R-ReLU,
+  N-ReLU) then save a 1-byte region code per element (0: x < -T, 1: -T <= x < 0, 2: x >= 0),
+  not the float input; the cubic base and the correction term save x (as GELU does). A module
+  picks this body per call (``BoundedNegative.set_compile``): always, never, or by default once
+  a call is at least ``COMPILE_MIN_ELEMENTS`` large, where a few seconds of warm-up per variant
+  (less with Inductor's on-disk cache in a second process) pay for themselves.
+* eager: no warm-up. It saves x and uses only vectorized float ops: on CPU, anything touching
+  bool tensors (``where``, comparisons, masks) runs 5-30x slower per element than ``relu`` or
+  ``clamp``, so region tests are ``threshold`` / ``threshold_backward`` at the float just below
+  -T or 0, which is exactly ``x >= -T`` / ``x >= 0``.
+
+Three entry points share those bodies (``bounded_negative`` picks one):
+
+* a plain ``autograd.Function`` for eager calls: the least Python overhead per call;
+* the custom operators ``actsearch::bounded_negative`` / ``..._backward`` (registered fake and
+  autograd formula) while Dynamo traces a user's ``torch.compile(model)``: the op is opaque to
+  Dynamo, so the user's graph has no break, and at run time it calls the fused kernel;
+* plain ATen ops (``torch.where``) under ``torch.export`` and ``torch.jit.trace``, so an
+  exported model needs neither actsearch nor its operators to run.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
+import types
 from typing import Callable
 
 import torch
@@ -32,90 +43,178 @@ ZERO, LINEAR, CUBIC = range(3)
 # tensor, not Python floats, keeps one compiled kernel valid for every alpha/T/eta a search tries.
 P_ALPHA, P_T, P_C2, P_C3 = range(4)
 
-_compile_enabled = os.environ.get("ACTSEARCH_COMPILE", "0") not in ("", "0", "false", "no")
+# Auto mode compiles a call this large: 2^18 elements is a (256, 1024) MLP activation or a
+# (16, 16, 32, 32) feature map. Below it, a call takes well under a millisecond eagerly and the
+# compiled wrapper's fixed ~0.1 ms per call would eat most of the gain.
+COMPILE_MIN_ELEMENTS = 1 << 18
+
 _kernel_cache: dict[tuple, tuple[Callable, Callable]] = {}
 
-
-def set_compile(enabled: bool) -> None:
-    """Run the family's kernels through ``torch.compile`` (fused, fast) or eagerly (no warm-up)."""
-    global _compile_enabled
-    _compile_enabled = bool(enabled)
-
-
-_MASK32 = 0xFFFFFFFF
+# The correction term eps * x * exp(-x^2 / 2) reads x clamped to +-40, where exp already gives
+# exactly 0 even in float64: same values, but x * x, eps * x or g * x can no longer reach inf
+# and turn a 0 into NaN for inputs near the float32 limit.
+_EPS_X = 40.0
 
 
-def _mix32(h):
-    """Chris Wellons' two-round 32-bit integer hash (both multipliers < 2^31, so no int64 overflow)."""
-    h = h ^ (h >> 16)
-    h = (h * 0x21F0AAAD) & _MASK32
-    h = h ^ (h >> 15)
-    h = (h * 0x735A2D97) & _MASK32
-    return h ^ (h >> 15)
+def wants_compile(mode: bool | None, x: torch.Tensor) -> bool:
+    """Whether a call on ``x`` runs the compiled body under a module's compile mode."""
+    if mode is None:
+        return x.numel() >= COMPILE_MIN_ELEMENTS
+    return mode
 
 
-def hash_normal(like: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise shaped like ``like``: a counter-based RNG for compiled kernels.
+def set_compile(model: torch.nn.Module, enabled: bool | None) -> None:
+    """Set the compile mode of every actsearch family activation inside ``model`` (or ``model``).
 
-    Inductor's in-kernel ``randn`` is scalar Philox on CPU (~25x ReLU's time here) and ATen's
-    ``randn_like`` a serial Mersenne Twister (~6x). Hashing (element index, seed) into two
-    24-bit uniforms and applying Box-Muller is plain vectorizable arithmetic. The index is
-    hashed before the seed is added, so two calls never see shifted copies of one stream.
+    ``True``: always run the fused compiled kernels; ``False``: always eager (no warm-up);
+    ``None``: the default, compile once a call reaches ``COMPILE_MIN_ELEMENTS``. Per module,
+    so one model's setting never changes another's.
     """
-    i = torch.arange(like.numel(), device=like.device).view(like.shape) * 2
-    k = seed & _MASK32
-    u1 = ((_mix32((_mix32(i) + k) & _MASK32) >> 8).to(like.dtype) + 0.5) * (1.0 / 16777216.0)
-    u2 = (_mix32((_mix32(i + 1) + k) & _MASK32) >> 8).to(like.dtype) * (1.0 / 16777216.0)
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.283185307179586 * u2)
+    if isinstance(enabled, torch.nn.Module) or not isinstance(model, torch.nn.Module):
+        raise TypeError("set_compile(model, enabled): pass the model whose activations to set, then "
+                        "True, False or None; the process-wide set_compile(enabled) is gone")
+    from actsearch.activations.family import BoundedNegative  # family imports this module
+
+    for module in model.modules():
+        if isinstance(module, BoundedNegative):
+            module.set_compile(enabled)
+
+
+# --- the counter-based normal generator --------------------------------------------------------
+
+
+def _lowbias32(h: torch.Tensor) -> torch.Tensor:
+    """Chris Wellons' lowbias32 hash on int32 lanes (a bijection of 32-bit words).
+
+    int32, not int64: AVX2 has a native 32-bit multiply and none for 64 bits. ``*`` wraps
+    modulo 2^32 as the hash wants; ``>>`` sign-extends, so the shifted-in bits are masked off.
+    """
+    h = h ^ ((h >> 16) & 0xFFFF)
+    h = h * 0x21F0AAAD
+    h = h ^ ((h >> 15) & 0x1FFFF)
+    h = h * 0x735A2D97
+    return h ^ ((h >> 15) & 0x1FFFF)
+
+
+# Least-squares fits on Chebyshev nodes: log2(1 + t) = t * q(t) on [0, 1), max error 3.7e-7,
+# and cos(2 pi s) as a polynomial in s^2 on [-1/2, 1/2], max error 1.2e-8. Sleef's log and cos
+# cost about 3 ns per element on this CPU, the polynomials a fraction of that.
+_LOG2 = (1.4426640464277911, -0.7205155141084073, 0.4731133450223285, -0.32461638360763856,
+         0.19238505485332263, -0.07815820827422598, 0.015127916047897927)
+_COS2PI = (0.9999999954856423, -19.739205575235523, 64.93915837242538, -85.45075968534944,
+           60.17204886678052, -25.982424773438353, 6.5475713772779525)
+_RADIUS_BITS, _ANGLE_BITS = 20, 12
+
+
+def _horner(t: torch.Tensor, coefficients: tuple[float, ...]) -> torch.Tensor:
+    acc = coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        acc = acc * t + c
+    return acc
+
+
+def hash_normal(like: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Standard normal float32 noise shaped like ``like``, from a 0-d int32 ``key``.
+
+    A counter-based generator the compiled kernels fuse: one 32-bit hash per element, of the
+    element index hashed and then xor-ed with the key (so two keys never give shifted copies
+    of one stream), split into 20 bits for Box-Muller's radius and 12 for its angle. The
+    angle's 4096 midpoints smooth into a normal marginal (the test checks mean, variance,
+    kurtosis and a Kolmogorov-Smirnov distance on 10^6 draws); the 20-bit radius caps |z| at
+    5.4. Inductor's own ``randn`` is scalar Philox on CPU (~25x ReLU's time) and ATen's
+    ``randn_like`` a serial Mersenne Twister (~6x).
+    """
+    i = torch.arange(like.numel(), device=like.device).view(like.shape).to(torch.int32)
+    h = _lowbias32(_lowbias32(i) ^ key)
+    r = ((h >> _ANGLE_BITS) & ((1 << _RADIUS_BITS) - 1)).to(torch.float32)
+    u1 = (r + 0.5) * (1.0 / (1 << _RADIUS_BITS))  # in (0, 1), never 0
+    bits = u1.view(torch.int32)  # log2(u1) = exponent + log2(mantissa in [1, 2))
+    exponent = ((bits >> 23) - 127).to(torch.float32)
+    mantissa = ((bits & 0x7FFFFF) | 0x3F800000).view(torch.float32) - 1.0
+    log2_u1 = exponent + mantissa * _horner(mantissa, _LOG2)
+    radius = torch.sqrt(log2_u1 * (-2.0 * math.log(2.0)))
+    s = ((h & ((1 << _ANGLE_BITS) - 1)).to(torch.float32) + 0.5) * (1.0 / (1 << _ANGLE_BITS)) - 0.5
+    return radius * -_horner(s * s, _COS2PI)  # cos(2 pi (s + 1/2)) = -cos(2 pi s)
+
+
+def _new_key(device: torch.device) -> torch.Tensor:
+    """A fresh hash key from torch's generator, so ``torch.manual_seed`` fixes compiled noise."""
+    return torch.randint(-(2**31), 2**31 - 1, (), dtype=torch.int32, device=device)
+
+
+# --- compiled bodies ---------------------------------------------------------------------------
 
 
 def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
     """Build the bodies ``torch.compile`` fuses, for one combination of static flags."""
 
-    def forward(x, p, eps, sigma, seed):
+    def forward(x, p, eps, sigma, key):
+        # Half types compute in float32 (the casts fuse into the loop); scalars like 1/T^2
+        # stay exact and nothing overflows float16's range.
+        xc = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        p = p.to(xc.dtype)
         T = p[P_T]
-        pos = x > 0 if shape == ZERO else x >= 0
-        mid = x >= -T
+        pos = xc > 0 if shape == ZERO else xc >= 0
+        mid = xc >= -T
         if shape == ZERO:
-            y = torch.relu(x)
+            y = torch.relu(xc)
         else:
             if shape == LINEAR:
-                neg = p[P_ALPHA] * x
+                neg = p[P_ALPHA] * xc
             else:  # Horner form of x + c2 x^2 + c3 x^3
-                neg = x * (1.0 + x * (p[P_C2] + p[P_C3] * x))
-            y = torch.where(pos, x, torch.where(mid, neg, 0.0))
+                neg = xc * (1.0 + xc * (p[P_C2] + p[P_C3] * xc))
+            y = torch.where(pos, xc, torch.where(mid, neg, 0.0))
         if use_eps:
-            y = y + eps * x * torch.exp(-0.5 * x * x)
+            xe = xc.clamp(-_EPS_X, _EPS_X)
+            y = y + eps.to(xc.dtype) * (xe * torch.exp(-0.5 * xe * xe))
         if use_noise:
-            y = y + torch.where(x <= 0, sigma * hash_normal(x, seed), 0.0)
+            y = y + torch.where(xc <= 0, sigma.to(xc.dtype) * hash_normal(xc, key).to(xc.dtype), 0.0)
+        y = y.to(x.dtype)
         if save_x:
             return y, None
-        # Inductor vectorizes int constants plus one cast; a bool->uint8 cast it does not.
-        code = torch.where(pos, 2, 0 if shape == ZERO else torch.where(mid, 1, 0))
+        # Float constants and one cast: Inductor vectorizes this better than int constants.
+        code = torch.where(pos, 2.0, 0.0 if shape == ZERO else torch.where(mid, 1.0, 0.0))
         return y, code.to(torch.uint8)
 
     def backward_code(g, code, p):
         code = code.to(torch.int32)  # Inductor compares int32 lanes 3x faster than uint8 ones
-        return torch.where(code == 2, g, torch.where(code == 1, p[P_ALPHA] * g, 0.0))
+        alpha = p[P_ALPHA].to(g.dtype)
+        return torch.where(code == 2, g, torch.where(code == 1, alpha * g, 0.0))
 
     def backward_x(g, x, p, eps):
+        half = x.dtype in (torch.float16, torch.bfloat16)
+        xc, gc = (x.float(), g.float()) if half else (x, g)
+        p = p.to(xc.dtype)
         T = p[P_T]
         if shape == ZERO:
-            d = torch.where(x > 0, 1.0, 0.0)
+            d = torch.where(xc > 0, 1.0, 0.0)
         else:
             if shape == LINEAR:
                 dneg = p[P_ALPHA]
             else:
-                dneg = 1.0 + x * (2.0 * p[P_C2] + 3.0 * p[P_C3] * x)
-            d = torch.where(x >= 0, 1.0, torch.where(x >= -T, dneg, 0.0))
+                dneg = 1.0 + xc * (2.0 * p[P_C2] + 3.0 * p[P_C3] * xc)
+            d = torch.where(xc >= 0, 1.0, torch.where(xc >= -T, dneg, 0.0))
         if not use_eps:
-            return g * d, None
-        gauss = torch.exp(-0.5 * x * x)
-        gx = g * (d + eps * gauss * (1.0 - x * x))
-        geps = (g * x * gauss).sum() if eps_grad else None
-        return gx, geps
+            return (gc * d).to(g.dtype), None
+        xe = xc.clamp(-_EPS_X, _EPS_X)
+        gauss = torch.exp(-0.5 * xe * xe)
+        gx = gc * (d + eps.to(xc.dtype) * (gauss * (1.0 - xe * xe)))
+        geps = (gc * (xe * gauss)).sum() if eps_grad else None
+        return gx.to(g.dtype), geps
 
     return forward, (backward_x if save_x else backward_code)
+
+
+def _own_code(fn: Callable, tag: str) -> Callable:
+    """``fn`` with a code object of its own.
+
+    Dynamo caches compiled graphs per code object and gives up after a few
+    (``recompile_limit``, default 8) per object; every variant built by ``_make_kernels``
+    would share one and silently fall back to eager after the eighth. A copy per variant
+    avoids that without raising the process-wide limit.
+    """
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
 
 
 def compiled_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
@@ -123,11 +222,20 @@ def compiled_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, e
     key = (shape, use_eps, use_noise, save_x, eps_grad)
     if key not in _kernel_cache:
         fwd, bwd = _make_kernels(*key)
-        # Every variant shares one code object, and Dynamo counts recompiles per code object:
-        # the default limit of 8 would silently send later variants back to eager.
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
-        _kernel_cache[key] = (torch.compile(fwd, dynamic=True), torch.compile(bwd, dynamic=True))
+        tag = "_".join(str(int(k)) for k in key)
+        _kernel_cache[key] = (
+            torch.compile(_own_code(fwd, tag), dynamic=True),
+            torch.compile(_own_code(bwd, tag), dynamic=True),
+        )
     return _kernel_cache[key]
+
+
+def saves_code(shape: int, use_eps: bool, compiled: bool) -> bool:
+    """Whether the backward keeps the 1-byte region code rather than x."""
+    return compiled and shape != CUBIC and not use_eps
+
+
+# --- eager bodies ------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=256)
@@ -142,7 +250,7 @@ def _below(value: float, dtype: torch.dtype) -> float:
 _threshold_backward = torch.ops.aten.threshold_backward  # g where x > t, else 0
 
 
-def _eager_forward(x, scalars, eps, sigma_t: float, shape: int, use_eps: bool, use_noise: bool):
+def _eager_forward(x, scalars, eps, sigma, shape: int, use_eps: bool, use_noise: bool):
     alpha, T, c2, c3 = scalars
     y = torch.relu(x)
     if shape != ZERO:
@@ -152,9 +260,10 @@ def _eager_forward(x, scalars, eps, sigma_t: float, shape: int, use_eps: bool, u
         else:  # neg * (1 + neg * (c2 + c3 * neg)), which is 0 where neg is
             y.add_(neg.mul(c3).add_(c2).mul_(neg).add_(1.0).mul_(neg))
     if use_eps:
-        y = y + eps * x * (x * x).mul_(-0.5).exp_()
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        y = y + (xe * xe).mul_(-0.5).exp_().mul_(xe).mul_(eps)
     if use_noise:
-        noise = torch.randn_like(x).mul_(sigma_t)
+        noise = torch.randn_like(x).mul_(sigma)
         y.add_(noise.sub_(_threshold_backward(noise, x, 0.0)))  # the noise where x <= 0
     return y
 
@@ -170,66 +279,151 @@ def _eager_backward(g, x, scalars, eps, shape: int, use_eps: bool, eps_grad: boo
         if shape == LINEAR:
             gx = g_pos.add_(g_mid, alpha=alpha)
         else:
-            n = x.clamp(max=0.0)
+            n = x.clamp(-T, 0.0)  # not just max=0: p'(x) of a huge negative x overflows, and 0 * inf is NaN
             slope = n.mul(3.0 * c3).add_(2.0 * c2).mul_(n).add_(1.0)  # p'(x) on [-T, 0)
             gx = g_pos.add_(g_mid.mul_(slope))
     geps = None
     if use_eps:
-        gauss = (x * x).mul_(-0.5).exp_()
-        gx = gx + (x * x).neg_().add_(1.0).mul_(gauss).mul_(g) * eps
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        gauss = (xe * xe).mul_(-0.5).exp_()
+        gx = gx + (xe * xe).neg_().add_(1.0).mul_(gauss).mul_(eps).mul_(g)
         if eps_grad:
-            geps = (g * x * gauss).sum()
+            geps = (xe * gauss).mul_(g).sum()
     return gx, geps
+
+
+# --- one forward and one backward behind every entry point --------------------------------------
+
+
+def _forward_impl(x, params, eps, sigma, scalars, shape, use_eps, use_noise, compiled, eps_grad):
+    """(y, code): code is the uint8 region code when ``saves_code``, else None (x is saved)."""
+    if not compiled:
+        e = eps.to(x.dtype) if use_eps else eps
+        return _eager_forward(x, scalars, e, sigma.to(x.dtype), shape, use_eps, use_noise), None
+    save_x = not saves_code(shape, use_eps, compiled)
+    fwd, _ = compiled_kernels(shape, use_eps, use_noise, save_x, eps_grad)
+    key = _new_key(x.device) if use_noise else None
+    # Detached, so requires_grad never differs between calls and forces a recompile.
+    return fwd(x.detach(), params, eps.detach(), sigma, key)
+
+
+def _backward_impl(g, saved, params, eps, scalars, shape, use_eps, eps_grad, compiled):
+    """(grad x, grad eps or None) from what ``_forward_impl`` saved (the code or x)."""
+    if not compiled:  # ATen's elementwise ops read any strides, an expanded g included
+        e = eps.to(saved.dtype) if use_eps else eps
+        return _eager_backward(g, saved, scalars, e, shape, use_eps, eps_grad)
+    if g.dim() and not any(g.stride()):
+        # ``y.sum().backward()`` sends one value expanded to x's shape; as a 0-d tensor the
+        # kernel broadcasts it instead of reading (or first copying) a full tensor.
+        g = g.as_strided((), ())
+    else:
+        g = g.contiguous()
+    save_x = not saves_code(shape, use_eps, compiled)
+    _, bwd = compiled_kernels(shape, use_eps, False, save_x, eps_grad)
+    if save_x:
+        return bwd(g, saved, params, eps.detach())
+    return bwd(g, saved, params), None
 
 
 class BoundedNegativeFunction(torch.autograd.Function):
     """f(x) = base(x) + eps * x * exp(-x^2 / 2) + [x <= 0] * N(0, sigma^2), closed-form backward.
 
     ``params`` holds (alpha, T, c2, c3) of the base as a tensor (compiled bodies) and
-    ``scalars`` the same as Python floats plus the current sigma (eager bodies); ``eps`` and
-    ``sigma`` are 0-d tensors (``eps`` may be a learnable parameter). The noise
+    ``scalars`` the same as Python floats (eager bodies, which need T as a threshold);
+    ``eps`` and ``sigma`` are 0-d tensors (``eps`` may be a learnable parameter). The noise
     has no gradient with respect to x, as in the N-ReLU seed's ``torch.where(x > 0, x, noise)``.
     """
 
     @staticmethod
-    def forward(ctx, x, params, eps, sigma, shape: int, use_eps: bool, use_noise: bool, scalars: tuple):
+    def forward(ctx, x, params, eps, sigma, shape: int, use_eps: bool, use_noise: bool, scalars: tuple,
+                compiled: bool):
         eps_grad = use_eps and eps.requires_grad
-        ctx.shape, ctx.use_eps, ctx.eps_grad, ctx.eps_dtype = shape, use_eps, eps_grad, eps.dtype
-        ctx.compiled = _compile_enabled
-        if not _compile_enabled:
-            e = eps.to(x.dtype) if use_eps else eps
-            ctx.scalars = scalars
-            ctx.save_for_backward(x, e)
-            # scalars[4] is the module's current sigma as a float: no device sync to read it.
-            return _eager_forward(x, scalars[:4], e, scalars[4], shape, use_eps, use_noise)
-        p = params.to(x.dtype)
-        e = eps.to(x.dtype)
-        save_x = shape == CUBIC or use_eps
-        fwd, bwd = compiled_kernels(shape, use_eps, use_noise, save_x, eps_grad)
-        # A fresh seed from torch's generator per call keeps compiled noise seed-reproducible.
-        seed = torch.randint(0, 2**31, (), device=x.device) if use_noise else None
-        # Detached, so requires_grad never differs between calls and forces a recompile.
-        y, code = fwd(x.detach(), p, e, sigma.to(x.dtype), seed)
-        ctx.save_for_backward(x if save_x else code, e, p)
-        ctx.bwd, ctx.save_x = bwd, save_x
+        ctx.args = (scalars, shape, use_eps, eps_grad, compiled)
+        ctx.eps_dtype = eps.dtype
+        y, code = _forward_impl(x, params, eps, sigma, scalars, shape, use_eps, use_noise, compiled, eps_grad)
+        ctx.save_for_backward(x if code is None else code, params, eps)
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        g = g.contiguous()
-        if not ctx.compiled:
-            x, e = ctx.saved_tensors
-            gx, geps = _eager_backward(g, x, ctx.scalars[:4], e, ctx.shape, ctx.use_eps, ctx.eps_grad)
-        else:
-            saved, e, p = ctx.saved_tensors
-            if ctx.save_x:
-                gx, geps = ctx.bwd(g, saved, p, e)
-            else:
-                gx, geps = ctx.bwd(g, saved, p), None
+        saved, params, eps = ctx.saved_tensors
+        gx, geps = _backward_impl(g, saved, params, eps, *ctx.args)
         if geps is not None:
             geps = geps.to(ctx.eps_dtype)
-        return gx, None, geps, None, None, None, None, None
+        return gx, None, geps, None, None, None, None, None, None
+
+
+# --- the custom operators a user's torch.compile sees ----------------------------------------
+
+
+@torch.library.custom_op("actsearch::bounded_negative", mutates_args=())
+def bounded_negative_op(x: torch.Tensor, params: torch.Tensor, eps: torch.Tensor, sigma: torch.Tensor,
+                        scalars: list[float], shape: int, use_eps: bool, use_noise: bool, compiled: bool,
+                        eps_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, region code); the code is empty where the backward keeps x instead."""
+    y, code = _forward_impl(x, params, eps, sigma, tuple(scalars), shape, use_eps, use_noise, compiled,
+                            eps_grad)
+    if code is None:
+        code = torch.empty(0, dtype=torch.uint8, device=x.device)
+    return y, code
+
+
+@bounded_negative_op.register_fake
+def _(x, params, eps, sigma, scalars, shape, use_eps, use_noise, compiled, eps_grad):
+    code_shape = x.shape if saves_code(shape, use_eps, compiled) else (0,)
+    return torch.empty_like(x), x.new_empty(code_shape, dtype=torch.uint8)
+
+
+@torch.library.custom_op("actsearch::bounded_negative_backward", mutates_args=())
+def bounded_negative_backward_op(g: torch.Tensor, saved: torch.Tensor, params: torch.Tensor, eps: torch.Tensor,
+                                 scalars: list[float], shape: int, use_eps: bool, eps_grad: bool,
+                                 compiled: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad x, grad eps); grad eps is 0 unless ``eps_grad``."""
+    gx, geps = _backward_impl(g, saved, params, eps, tuple(scalars), shape, use_eps, eps_grad, compiled)
+    geps = eps.new_zeros(()) if geps is None else geps.to(eps.dtype)
+    return gx, geps
+
+
+@bounded_negative_backward_op.register_fake
+def _(g, saved, params, eps, scalars, shape, use_eps, eps_grad, compiled):
+    return torch.empty_like(g), eps.new_empty(())
+
+
+def _setup_context(ctx, inputs, output):
+    x, params, eps, sigma, scalars, shape, use_eps, use_noise, compiled, eps_grad = inputs
+    code = output[1]
+    ctx.args = (scalars, shape, use_eps, eps_grad, compiled)
+    ctx.save_for_backward(code if saves_code(shape, use_eps, compiled) else x, params, eps)
+
+
+def _op_backward(ctx, g, _g_code):
+    saved, params, eps = ctx.saved_tensors
+    scalars, shape, use_eps, eps_grad, compiled = ctx.args
+    gx, geps = bounded_negative_backward_op(g, saved, params, eps, scalars, shape, use_eps, eps_grad, compiled)
+    return gx, None, geps if eps_grad else None, None, None, None, None, None, None, None
+
+
+bounded_negative_op.register_autograd(_op_backward, setup_context=_setup_context)
+
+
+# --- plain ATen ops for export and tracing --------------------------------------------------------
+
+
+def _composite(x, scalars, eps, sigma, shape: int, use_eps: bool, use_noise: bool):
+    """The same function in plain ``torch.where`` ops, which every exporter understands."""
+    alpha, T, c2, c3 = scalars
+    if shape == ZERO:
+        y = torch.relu(x)
+    else:
+        neg = alpha * x if shape == LINEAR else x * (1.0 + x * (c2 + c3 * x))
+        y = torch.where(x >= 0, x, torch.where(x >= -T, neg, torch.zeros_like(x)))
+    if use_eps:
+        xe = x.clamp(-_EPS_X, _EPS_X)
+        y = y + eps.to(x.dtype) * (xe * torch.exp(-0.5 * xe * xe))
+    if use_noise:
+        y = y + torch.where(x <= 0, sigma.to(x.dtype) * torch.randn_like(x), torch.zeros_like(x))
+    return y
 
 
 def bounded_negative(
@@ -240,6 +434,14 @@ def bounded_negative(
     shape: int,
     use_eps: bool,
     use_noise: bool,
-    scalars: tuple[float, float, float, float, float],
+    scalars: tuple[float, float, float, float],
+    compiled: bool,
 ) -> torch.Tensor:
-    return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise, scalars)
+    """The family's function on ``x``, through the entry point that suits the caller."""
+    if torch.jit.is_tracing() or torch.compiler.is_exporting():
+        return _composite(x, scalars, eps, sigma, shape, use_eps, use_noise)
+    if torch.compiler.is_compiling():
+        eps_grad = use_eps and eps.requires_grad
+        return bounded_negative_op(x, params, eps, sigma, list(scalars), shape, use_eps, use_noise, compiled,
+                                   eps_grad)[0]
+    return BoundedNegativeFunction.apply(x, params, eps, sigma, shape, use_eps, use_noise, scalars, compiled)

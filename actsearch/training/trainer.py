@@ -252,7 +252,7 @@ def train(
     costs = cost.measure(model, train_b.get(torch.arange(2, device=device)), cfg.activation)
     if cfg.compile is None:
         cfg = replace(cfg, compile=costs.activation_elements * cfg.batch_size >= COMPILE_MIN_ELEMENTS)
-    kernels.set_compile(cfg.compile)
+    kernels.set_compile(model, cfg.compile)  # per module: later activations keep their own mode
     optimizer = _make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_b) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
