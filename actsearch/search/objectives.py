@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -39,24 +38,14 @@ def cost_value(record: dict[str, Any], objective: str) -> float | None:
     return None if value is None else float(value)
 
 
-def activation_latency(config: dict[str, Any], repeats: int = 7) -> float:
-    """Forward+backward time of the activation on 1M float32 elements, divided by ReLU's
-    measured interleaved in the same process (a ratio, so machines and load cancel)."""
-    import torch
+def activation_latency(base, activation: dict[str, Any]) -> float:
+    """The activation's fwd+bwd time as a multiple of ReLU's (interleaved in this process), on
+    one batch of the elements the task's model sends through its activation sites."""
+    from actsearch.activations.latency import relative_latency
+    from actsearch.training.trainer import model_costs
 
-    from actsearch.activations import build_activation
-
-    modules = [build_activation(config).train(), build_activation("relu").train()]
-    x = torch.randn(1 << 20, requires_grad=True)
-    grad = torch.ones_like(x)
-    times: list[list[float]] = [[], []]
-    for r in range(repeats + 1):
-        for i, module in enumerate(modules):
-            start = time.perf_counter()
-            module(x).backward(grad)
-            if r:  # the first round warms up
-                times[i].append(time.perf_counter() - start)
-    return statistics.median(times[0]) / statistics.median(times[1])
+    elements = model_costs(replace(base, activation={"name": "relu"})).activation_elements
+    return relative_latency(activation, (base.resolved().batch_size, elements))
 
 
 @dataclass
@@ -135,7 +124,7 @@ class Evaluator:
             return {"activation_config": activation, "seed": cfg.seed, "status": "failed", "reason": repr(exc)}
         record = result.record()
         if self.objective == "latency":
-            record["latency"] = activation_latency(record["activation_config"])
+            record["latency"] = activation_latency(self.base, record["activation_config"])
         return record
 
     def cost(self, activation: dict[str, Any]) -> float | None:
@@ -144,7 +133,7 @@ class Evaluator:
         if self.objective == "dead_ratio":
             return None
         if self.objective == "latency":
-            return activation_latency(activation)
+            return activation_latency(self.base, activation)
         from actsearch.training.trainer import model_costs
 
         costs = model_costs(replace(self.base, activation=activation))
