@@ -25,20 +25,8 @@ from actsearch.rundir import new_run_dir, open_run, write_atomic
 from actsearch.activations import describe
 from actsearch.training.trainer import train
 
-# The N-ReLU seed's protocol (its Table 2): MLP and CNN, Adam 1e-3, batch 128, 8 epochs.
-NRELU_ACTIVATIONS = [
-    ("ReLU", {"name": "relu"}),
-    ("LeakyReLU", {"name": "leaky_relu"}),
-    ("PReLU", {"name": "prelu"}),
-    ("GELU", {"name": "gelu"}),
-    ("RReLU", {"name": "rrelu"}),
-    ("N-ReLU σ=0.05", {"name": "n_relu", "sigma": 0.05}),
-    ("N-ReLU σ=0.10", {"name": "n_relu", "sigma": 0.10}),
-    ("N-ReLU σ=0.20", {"name": "n_relu", "sigma": 0.20}),
-    ("N-ReLU σ: 0.20→0", {"name": "n_relu", "sigma": 0.20, "sigma_schedule": "cosine", "sigma_end": 0.0}),
-]
-PRESETS = {"nrelu": {"models": ["mlp", "cnn"], "activations": NRELU_ACTIVATIONS, "budget": "full",
-                     "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 8}}
+# The presets (the N-ReLU seed's protocol among them) live in one registry for every command.
+from actsearch.training.presets import NRELU_ACTIVATIONS, PRESETS  # noqa: F401 (re-exported)
 
 
 @dataclass
