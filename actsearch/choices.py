@@ -20,6 +20,7 @@ SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
 COSTS = ("activation_flops", "model_flops", "latency", "dead_ratio")
 RANKS = ("mean", "lcb")
 PICKS = ("knee", "best-accuracy", "min-cost")  # or trial:N
+PRESETS = ("nrelu", "deep-mlp", "vit-small")  # training.presets.PRESETS holds what each sets
 
 
 def unknown(what: str, value: object, allowed: Iterable[str]) -> str:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 import actsearch
 from actsearch import progress
+from actsearch.choices import PRESETS
 from actsearch.errors import ActsearchError, ConfigError
 
 app = typer.Typer(
@@ -102,6 +103,9 @@ Threads = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="
 Amp = Annotated[bool, typer.Option(rich_help_panel=TRAINING, help="bf16 autocast.")]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", rich_help_panel=TRAINING, help="torch.compile the activation kernels: faster on big tensors, seconds of warm-up \\[default: on when a batch sends >= 1M elements through activations].")]
 Target = Annotated[float, typer.Option(rich_help_panel=TRAINING, help="Accuracy (%) for the epochs-to-target column.")]
+Depth = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Hidden layers (mlp: 256, 128, 128, ... units), conv layers (cnn), 6n+2 (resnet) or blocks (vit) \\[default: the seed model's: 2, 2, 20, 4].")]
+Norm = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="none, batch or layer, before every activation of mlp and cnn \\[default: none; resnet keeps batch, vit layer].")]
+Preset = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help=f"Named task setting: {', '.join(PRESETS)} (see README); options you give win over it.")]
 
 
 TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, default)
@@ -115,6 +119,8 @@ TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, d
     "val_subset": (ValSubset, None),
     "test_subset": (TestSubset, None),
     "width": (Width, None),
+    "depth": (Depth, None),
+    "norm": (Norm, None),
     "optimizer": (Optimizer, "adam"),
     "lr": (Lr, None),
     "lr_schedule": (LrSchedule, "constant"),
@@ -122,28 +128,52 @@ TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, d
     "threads": (Threads, None),
     "amp": (Amp, False),
     "compile": (Compile, None),
+    "preset": (Preset, None),
 }
+
+
+def given_options(ctx: typer.Context | None, names) -> set[str]:
+    """The options among ``names`` that the user gave (command line or environment), which a
+    preset must not override; without a context (a direct call), none."""
+    if ctx is None:
+        return set()
+    # By name: Typer vendors its own click, whose ParameterSource is not click's.
+    return {n for n in names if getattr(ctx.get_parameter_source(n), "name", None) in ("COMMANDLINE", "ENVIRONMENT")}
 
 
 def with_train_options(command: Callable) -> Callable:
     """Add the shared training options to a command, which receives them, with its --task and
-    (where it has one) --target, as one checked TrainConfig ``base``."""
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "base"]
+    (where it has one) --target, as one checked TrainConfig ``base``, a --preset applied. A
+    command with a ``preset`` parameter also receives the Preset (or None), for its lists."""
+    hidden = ("base", "preset")
+    signature = inspect.signature(command, eval_str=True).parameters
+    own = [p for p in signature.values() if p.name not in hidden]
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
               for name, (annotation, default) in TRAIN_OPTIONS.items()]
 
     @functools.wraps(command)
     def wrapper(**kwargs):
         from actsearch.training.config import TrainConfig
+        from actsearch.training.presets import apply_preset, get_preset
 
-        train = {name: kwargs.pop(name) for name in TRAIN_OPTIONS}
+        ctx = kwargs.pop("ctx", None)
+        preset_name = kwargs.pop("preset")
+        train = {name: kwargs.pop(name) for name in TRAIN_OPTIONS if name != "preset"}
         if "target" in kwargs:
             train["target"] = kwargs["target"]
         base = TrainConfig(task=kwargs["task"], **train)
+        if preset_name is not None:
+            preset = get_preset(preset_name)
+            base = apply_preset(preset_name, base, given_options(ctx, [*train, "task"]))
+            kwargs["task"] = base.task  # the command loads the preset's task
+            if "preset" in signature:
+                kwargs["preset"] = preset
         base.resolved()  # refuse bad values before any work
         return command(base=base, **kwargs)
 
-    params = own + shared
+    # Typer passes the context to a parameter annotated typer.Context: it tells given from default.
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    params = own + shared + [context]
     wrapper.__signature__ = inspect.Signature(params)
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
@@ -321,38 +351,27 @@ def compare_command(
     activations: Annotated[Optional[str], typer.Option("--activations", "-a", help="Comma-separated names, e.g. relu,gelu,mish,r_relu,sr_relu.")] = None,
     config: Annotated[Optional[list[str]], typer.Option("--config", "-c", help="Exported YAML candidate to add (repeatable).")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per activation (same data order per seed for all).")] = 3,
-    preset: Annotated[Optional[str], typer.Option(help="nrelu: the N-ReLU seed's protocol (MLP and CNN, Adam 1e-3, batch 128, 8 epochs, its 9 activations).")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated models \\[default: the task's, or the preset's].")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated models \\[default: --model, else the preset's, else the task's].")] = None,
     run_dir: RunDir = None,
     target: Target = 90.0,
     base: Any = None,
+    preset: Any = None,
 ) -> None:
-    """Train activations under identical settings over seeds: the seed papers' tables, with a Welch t-test against ReLU."""
-    from actsearch.analysis.compare import PRESETS, candidates, compare, headers, row_cells, summary
-    from actsearch.training.config import DEFAULT_MODEL
+    """Train activations under identical settings over seeds: the seed papers' tables, each activation paired with ReLU and GELU on the same seeds.
+
+    With --preset, its activations are trained (nrelu: the N-ReLU seed's nine; deep-mlp, vit-small: relu and gelu); --activations and --config add to them.
+
+    Example: actsearch compare --task digits --activations relu,gelu,sr_relu --seeds 6
+    """
+    from actsearch.analysis.compare import compare, plan, summary, table
     from actsearch.training.trainer import get_dataset
 
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-        p = PRESETS[preset]
-        entries = p["activations"] + (candidates(activations, config) if activations or config else [])
-        model_list = p["models"]
-        base = replace(base, budget=p["budget"], optimizer=p["optimizer"],
-                       **{k: p[k] for k in ("epochs", "batch_size", "lr") if getattr(base, k) is None})
-    else:
-        entries = candidates(activations, config)
-        model_list = [base.model or DEFAULT_MODEL.get(task, "mlp")]
+    entries, model_list = plan(base, preset, activations, config, models)
     with console.status(f"loading {task}"):
         get_dataset(task, base.data_dir)
     with progress.steps(console) as on_step:
         folder, rows = compare(base, model_list, entries, seeds, run_dir, on_step)
-    table = Table(title=f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}")
-    for h in headers(target):
-        table.add_column(h, justify="left" if h in ("model", "activation") else "right")
-    for row in rows:
-        table.add_row(*row_cells(row, target))
-    console.print(table)
+    console.print(table(rows, f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}", target))
     for line in summary(rows):
         console.print(line, markup=False, highlight=False)
     console.print(f"written: {folder / 'results.jsonl'}, {folder / 'comparison.md'}", markup=False, highlight=False)

@@ -3,10 +3,11 @@ import torch
 from torch import nn
 
 from actsearch.activations import Activation, build_activation, kernels
+from actsearch.errors import ConfigError
 from actsearch.training.config import TrainConfig
 from actsearch.training.models import MODELS, build_model
 from actsearch.training.trainer import train
-from tests.conftest import write_cifar_folder
+from tests.conftest import write_cifar_folder, write_mnist_folder
 
 BUILTIN_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.LeakyReLU, nn.ELU)
 
@@ -41,17 +42,109 @@ def test_compiled_noise_is_gaussian_fresh_and_seeded():
     sigma = 0.3
     m = build_activation({"name": "n_relu", "sigma": sigma}).train()
     x = -torch.rand(200_000)
-    kernels.set_compile(True)
-    try:
-        torch.manual_seed(7)
-        a, b = m(x), m(x)
-        torch.manual_seed(7)
-        again = m(x)
-    finally:
-        kernels.set_compile(False)
+    kernels.set_compile(m, True)  # this module only: nothing process-wide to restore
+    torch.manual_seed(7)
+    a, b = m(x), m(x)
+    torch.manual_seed(7)
+    again = m(x)
     assert torch.equal(a, again)  # the seed fixes the noise
     assert not torch.equal(a, b)  # every call draws afresh
     z = a / sigma
     assert abs(z.mean().item()) < 0.01 and z.std().item() == pytest.approx(1.0, abs=0.01)
     assert (z**4).mean().item() == pytest.approx(3.0, abs=0.05)  # Gaussian kurtosis
     assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.01
+
+
+def relu():
+    return build_activation({"name": "relu"})
+
+
+def sites(model):
+    return [m for m in model.modules() if isinstance(m, Activation)]
+
+
+def test_default_mlp_and_cnn_are_the_seed_models():
+    mlp = build_model("mlp", (1, 28, 28), 10, relu)
+    assert [(m.in_features, m.out_features) for m in mlp if isinstance(m, nn.Linear)] == [
+        (784, 256), (256, 128), (128, 10)]
+    cnn = build_model("cnn", (1, 28, 28), 10, relu)
+    assert [(m.in_channels, m.out_channels) for m in cnn if isinstance(m, nn.Conv2d)] == [(1, 32), (32, 64)]
+    assert [(m.in_features, m.out_features) for m in cnn if isinstance(m, nn.Linear)] == [
+        (64 * 14 * 14, 128), (128, 10)]
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+    assert not [m for m in [*mlp.modules(), *cnn.modules()] if isinstance(m, norms)]
+
+
+@pytest.mark.parametrize("depth", [1, 3, 10])
+def test_mlp_depth_is_the_number_of_hidden_layers(depth):
+    model = build_model("mlp", (1, 28, 28), 10, relu, width=1.0, depth=depth)
+    hidden = [m.out_features for m in model if isinstance(m, nn.Linear)][:-1]
+    assert hidden == [256] + [128] * (depth - 1)
+    assert len(sites(model)) == depth
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("depth", [1, 2, 5, 8])
+def test_cnn_depth_is_the_number_of_conv_layers_and_fits_small_images(depth, shape):
+    model = build_model("cnn", shape, 10, relu, width=0.25, depth=depth)
+    assert len([m for m in model if isinstance(m, nn.Conv2d)]) == depth
+    assert len(sites(model)) == depth + 1  # and the hidden fully connected layer
+    assert model(torch.randn(2, *shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("norm, kinds", [("batch", (nn.BatchNorm1d, nn.BatchNorm2d)),
+                                         ("layer", (nn.LayerNorm, nn.GroupNorm))])
+def test_norm_goes_before_every_activation_site(name, norm, kinds):
+    model = build_model(name, (1, 28, 28), 10, relu, width=0.25, depth=4, norm=norm)
+    layers = list(model)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Activation):
+            assert isinstance(layers[i - 1], kinds)
+    assert len([m for m in layers if isinstance(m, kinds)]) == len(sites(model))
+    model(torch.randn(4, 1, 28, 28)).sum().backward()
+
+
+def test_vit_runs_on_fashion_mnist_shapes_with_patch_4():
+    model = build_model("vit", (1, 28, 28), 10, relu, width=0.25, depth=2)
+    assert model.embed.kernel_size == (4, 4) and model.pos.shape[1] == 7 * 7 + 1
+    assert len(model.blocks) == 2 and len(sites(model)) == 2
+    model(torch.randn(2, 1, 28, 28)).sum().backward()
+
+
+def test_vit_trains_on_an_mnist_format_task(tmp_path):
+    write_mnist_folder(tmp_path / "fashion-mnist")
+    r = train(TrainConfig(task="fashion-mnist", model="vit", depth=1, data_dir=str(tmp_path), budget="tiny",
+                          epochs=1, threads=1, compile=False))
+    assert r.status == "ok" and r.config["model"] == "vit" and r.config["depth"] == 1
+
+
+def test_depth_and_norm_reach_the_trained_model_and_its_record():
+    r = train(TrainConfig(task="digits", depth=5, norm="batch", budget="tiny", epochs=1, threads=1, compile=False))
+    assert r.status == "ok" and (r.config["depth"], r.config["norm"]) == (5, "batch")
+    default = train(TrainConfig(task="digits", budget="tiny", epochs=1, threads=1, compile=False))
+    assert r.model_flops > default.model_flops
+
+
+@pytest.mark.parametrize("model, depth, norm, message", [
+    ("mlp", 0, None, "--depth must be >= 1"),
+    ("cnn", -2, None, "--depth must be >= 1"),
+    ("mlp", None, "foo", "unknown norm 'foo'"),
+    ("mlp", None, "batchnorm", "did you mean 'batch'"),
+    ("resnet", 21, None, r"6n\+2"),
+    ("resnet", None, "layer", "always uses batch norm"),
+    ("vit", None, "none", "always uses layer norm"),
+])
+def test_bad_depth_or_norm_is_a_config_error(model, depth, norm, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(model=model, depth=depth, norm=norm).resolved()
+    with pytest.raises(ConfigError, match=message):
+        build_model(model, (1, 28, 28), 10, relu, depth=depth, norm=norm)
+
+
+def test_a_resolved_config_keeps_the_model_default_depth_open_for_another_model():
+    # compare trains one resolved config under several models.
+    cfg = TrainConfig(model="mlp").resolved()
+    assert cfg.depth is None and cfg.norm is None
+    TrainConfig(**{**cfg.to_dict(), "model": "resnet"}).resolved()

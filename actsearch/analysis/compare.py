@@ -25,20 +25,8 @@ from actsearch.rundir import new_run_dir, open_run, run_identity, write_atomic
 from actsearch.activations import describe
 from actsearch.training.trainer import train
 
-# The N-ReLU seed's protocol (its Table 2): MLP and CNN, Adam 1e-3, batch 128, 8 epochs.
-NRELU_ACTIVATIONS = [
-    ("ReLU", {"name": "relu"}),
-    ("LeakyReLU", {"name": "leaky_relu"}),
-    ("PReLU", {"name": "prelu"}),
-    ("GELU", {"name": "gelu"}),
-    ("RReLU", {"name": "rrelu"}),
-    ("N-ReLU σ=0.05", {"name": "n_relu", "sigma": 0.05}),
-    ("N-ReLU σ=0.10", {"name": "n_relu", "sigma": 0.10}),
-    ("N-ReLU σ=0.20", {"name": "n_relu", "sigma": 0.20}),
-    ("N-ReLU σ: 0.20→0", {"name": "n_relu", "sigma": 0.20, "sigma_schedule": "cosine", "sigma_end": 0.0}),
-]
-PRESETS = {"nrelu": {"models": ["mlp", "cnn"], "activations": NRELU_ACTIVATIONS, "budget": "full",
-                     "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 8}}
+# The presets (the N-ReLU seed's protocol among them) live in one registry for every command.
+from actsearch.training.presets import NRELU_ACTIVATIONS, PRESETS  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -150,6 +138,39 @@ def row_cells(row: Row, target: float) -> list[str]:
         f"{first.get('activation_flops', 0):,}" if first else "-",
         _paired_cell(row.vs_relu), _paired_cell(row.vs_gelu), p, str(len(row.records)),
     ]
+
+
+def plan(base: TrainConfig, preset, names: str | None, configs: list[str] | None,
+         models: str | None) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(activations, models) a comparison trains: a preset's activations and models, plus the
+    ones named; every model checked before any job runs."""
+    from actsearch.training.config import DEFAULT_MODEL
+
+    entries = [(label, validate_config(c)) for label, c in preset.activations] if preset is not None else []
+    if names or configs or not entries:
+        known = [c for _, c in entries]  # naming a preset's activation again adds nothing
+        entries += [(label, c) for label, c in candidates(names, configs) if c not in known]
+    if models:
+        model_list = [m.strip() for m in models.split(",") if m.strip()]
+    elif preset is not None and preset.models and base.model is None:
+        model_list = list(preset.models)
+    else:
+        model_list = [base.model or DEFAULT_MODEL.get(base.task, "mlp")]
+    for model in model_list:
+        replace(base, model=model).resolved()  # an unknown model, or a depth it cannot take
+    return entries, model_list
+
+
+def table(rows: list[Row], title: str, target: float):
+    """The terminal table (rich), the same cells as comparison.md."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    for h in headers(target):
+        out.add_column(h, justify="left" if h in ("model", "activation") else "right")
+    for row in rows:
+        out.add_row(*row_cells(row, target))
+    return out
 
 
 def headers(target: float) -> list[str]:

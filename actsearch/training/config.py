@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from actsearch.activations import validate_config
-from actsearch.choices import DEVICES, LR_SCHEDULES, MODELS, TASKS, unknown
+from actsearch.choices import DEVICES, LR_SCHEDULES, MODELS, NORMS, TASKS, unknown
 from actsearch.errors import ConfigError
 
 # Budget presets. The N-ReLU seed's protocol (Adam 1e-3, batch 128, 8 epochs) is `full`.
@@ -28,6 +28,33 @@ OPTIMIZER_DEFAULTS = {  # name (choices.OPTIMIZERS): (default lr, default weight
     "adamw": (1e-3, 5e-4),
     "sgd": (0.05, 5e-4),  # Nesterov, momentum 0.9
 }
+# Per model: (default depth, default norm, norms it can be built with). The defaults build the
+# seed papers' models exactly. ResNet and ViT have their normalization built into the block
+# design (post-conv BatchNorm, pre-norm LayerNorm), so only that one is accepted.
+ARCHITECTURES: dict[str, tuple[int, str, tuple[str, ...]]] = {
+    "mlp": (2, "none", NORMS),  # depth: hidden layers
+    "cnn": (2, "none", NORMS),  # depth: conv layers
+    "resnet": (20, "batch", ("batch",)),  # depth: ResNet-N layers, 6n+2
+    "vit": (4, "layer", ("layer",)),  # depth: transformer blocks
+}
+
+
+def architecture(model: str, depth: int | None, norm: str | None) -> tuple[int, str]:
+    """``model``'s (depth, norm) with its defaults filled in; ConfigError for a bad value."""
+    default_depth, default_norm, norms = ARCHITECTURES[model]
+    depth = default_depth if depth is None else depth
+    norm = default_norm if norm is None else norm
+    if norm not in NORMS:
+        raise ConfigError(unknown("norm", norm, NORMS))
+    if norm not in norms:
+        raise ConfigError(f"--norm {norm} does not apply to {model}: it always uses {default_norm} norm "
+                          f"(--norm {' or '.join(norms)} or leave it out)")
+    if model == "resnet":
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"--depth for resnet must be 6n+2 and >= 8 (8, 14, 20, 32, ...), got {depth}")
+    elif depth < 1:
+        raise ConfigError(f"--depth must be >= 1, got {depth}")
+    return depth, norm
 
 
 def cpu_count() -> int:
@@ -52,6 +79,8 @@ class TrainConfig:
     val_subset: int | None = None  # validation images carved (fixed seed) from the training split; 0: none
     test_subset: int | None = None  # images drawn (fixed seed) from the test split
     width: float | None = None  # model width multiplier
+    depth: int | None = None  # hidden layers (mlp), conv layers (cnn), ResNet-N (resnet), blocks (vit)
+    norm: str | None = None  # none, batch or layer before each activation; None: the model's own
     optimizer: str = "adam"
     lr: float | None = None  # optimizer default
     weight_decay: float | None = None
@@ -74,6 +103,9 @@ class TrainConfig:
         preset = BUDGETS[self.budget]
         model = self.model or DEFAULT_MODEL[self.task]
         lr, wd = OPTIMIZER_DEFAULTS[self.optimizer]
+        # Checked here but left None when not given: compare re-targets one resolved config to
+        # several models, and a default depth filled in for one model is wrong for the next.
+        architecture(model, self.depth, self.norm)
         out = replace(
             self,
             activation=validate_config(self.activation),

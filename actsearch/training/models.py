@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from actsearch.choices import MODELS, unknown
+from actsearch.training.config import architecture
 from actsearch.errors import ConfigError
 
 ActivationFactory = Callable[[], nn.Module]
@@ -18,32 +19,55 @@ def _w(channels: int, width: float) -> int:
     return max(4, int(round(channels * width)))
 
 
-class MLP(nn.Sequential):
-    """The N-ReLU seed's MLP: hidden layers of 256 and 128 units, then the classifier."""
+def _norm(kind: str, features: int, conv: bool = False) -> list[nn.Module]:
+    """The normalization placed before an activation site (none: nothing, so the seed models
+    keep their exact layer list and seeded initialization)."""
+    if kind == "batch":
+        return [nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)]
+    if kind == "layer":
+        # GroupNorm with one group normalizes over (C, H, W) per sample: layer norm for feature maps.
+        return [nn.GroupNorm(1, features) if conv else nn.LayerNorm(features)]
+    return []
 
-    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0):
+
+class MLP(nn.Sequential):
+    """The N-ReLU seed's MLP at depth 2: hidden layers of 256 and 128 units, then the classifier.
+    Deeper ones continue with 128-unit layers (256, 128, 128, ... times ``width``)."""
+
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0,
+                 depth: int = 2, norm: str = "none"):
         c, h, w = in_shape
-        h1, h2 = _w(256, width), _w(128, width)
-        super().__init__(
-            nn.Flatten(),
-            nn.Linear(c * h * w, h1), act(),
-            nn.Linear(h1, h2), act(),
-            nn.Linear(h2, classes),
-        )
+        layers: list[nn.Module] = [nn.Flatten()]
+        fan_in = c * h * w
+        for i in range(depth):
+            units = _w(256 if i == 0 else 128, width)
+            layers += [nn.Linear(fan_in, units), *_norm(norm, units), act()]
+            fan_in = units
+        super().__init__(*layers, nn.Linear(fan_in, classes))
 
 
 class CNN(nn.Sequential):
-    """The N-ReLU seed's CNN: conv 32 and 64 (3x3, padding 1), max-pool, fc 128, fc classes."""
+    """The N-ReLU seed's CNN at depth 2: conv 32 and 64 (3x3, padding 1), max-pool, fc 128, fc
+    classes. Deeper ones add 64-channel convs; a 2x2 max-pool ends every pair of convs (and a
+    last odd one) while the map is at least 4 pixels wide, so deep stacks fit 8x8 digits too."""
 
-    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0):
+    def __init__(self, in_shape, classes: int, act: ActivationFactory, width: float = 1.0,
+                 depth: int = 2, norm: str = "none"):
         c, h, w = in_shape
-        c1, c2, f = _w(32, width), _w(64, width), _w(128, width)
+        layers: list[nn.Module] = []
+        cin = c
+        for i in range(depth):
+            cout = _w(32 if i == 0 else 64, width)
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), *_norm(norm, cout, conv=True), act()]
+            cin = cout
+            if (i % 2 == 1 or i == depth - 1) and min(h, w) >= 4:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+        f = _w(128, width)
         super().__init__(
-            nn.Conv2d(c, c1, 3, padding=1), act(),
-            nn.Conv2d(c1, c2, 3, padding=1), act(),
-            nn.MaxPool2d(2),
+            *layers,
             nn.Flatten(),
-            nn.Linear(c2 * (h // 2) * (w // 2), f), act(),
+            nn.Linear(cin * h * w, f), *_norm(norm, f), act(),
             nn.Linear(f, classes),
         )
 
@@ -131,9 +155,15 @@ class ViT(nn.Module):
 _CLASSES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "vit": ViT}
 
 
-def build_model(name: str, in_shape, classes: int, act: ActivationFactory, width: float = 1.0) -> nn.Module:
+def build_model(name: str, in_shape, classes: int, act: ActivationFactory, width: float = 1.0,
+                depth: int | None = None, norm: str | None = None) -> nn.Module:
+    """The proxy model ``name``; ``depth`` and ``norm`` default to the model's own (see
+    ``config.ARCHITECTURES``), which builds exactly the seed papers' models."""
     if name not in _CLASSES:
         raise ConfigError(unknown("model", name, MODELS))
     if width <= 0:
         raise ConfigError(f"model width {width} must be > 0")
-    return _CLASSES[name](tuple(in_shape), classes, act, width)
+    depth, norm = architecture(name, depth, norm)
+    if name in ("mlp", "cnn"):
+        return _CLASSES[name](tuple(in_shape), classes, act, width, depth=depth, norm=norm)
+    return _CLASSES[name](tuple(in_shape), classes, act, width, depth=depth)  # norm is theirs, checked

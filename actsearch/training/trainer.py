@@ -247,7 +247,8 @@ def train(
     test_b = Batches(data, data.test_x[test_idx], data.test_y[test_idx], device)
 
     model = build_model(
-        cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation), cfg.width
+        cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation), cfg.width,
+        depth=cfg.depth, norm=cfg.norm,
     ).to(device)
     costs = cost.measure(model, train_b.get(torch.arange(2, device=device)), cfg.activation)
     if cfg.compile is None:
