@@ -46,7 +46,7 @@ def base_config(setting: str) -> TrainConfig:
     if "preset" in spec:
         from actsearch.training.presets import apply_preset  # the headroom presets
 
-        return apply_preset(TrainConfig(threads=1), spec["preset"]).resolved()
+        return apply_preset(spec["preset"], TrainConfig(threads=1)).resolved()
     return TrainConfig(threads=1, **spec).resolved()
 
 
