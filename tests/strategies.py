@@ -124,7 +124,7 @@ def activation_configs(draw) -> Any:
 set_pairs = st.one_of(
     st.tuples(st.sampled_from(PARAM_KEYS), st.one_of(
         st.sampled_from(["1e-300", "1.0e-300", "1e400", "1.0e+400", "-0", ".nan", ".inf", "nan", "inf", "1" * 5000,
-                         "[1, 2]", "{a: 1}", "x", "", "true", "null", "~", "2001-12-14", "[" * 300, "!!binary AA==",
+                         "[1, 2]", "{a: 1}", "x", "", "true", "null", "~", "2001-12-14", "2001-13-45", "[" * 600, "!!binary AA==",
                          "!!python/name:os.system", "0x10", "1_000", "0o17", "5e-324", "1.0e-320"]),
         st.floats().map(repr), st.integers().map(str), user_text)).map(lambda kv: f"{kv[0]}={kv[1]}"),
     user_text,
