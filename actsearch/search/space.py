@@ -148,6 +148,9 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             raise fail(f"switches.{name}", f"'{name}' is a parameter of {activation}; put it under params")
         if not isinstance(choices, list) or not choices:
             raise fail(f"switches.{name}", "needs a non-empty list of choices")
+        for c in choices:  # what Optuna's categorical distribution stores
+            if not (c is None or isinstance(c, (str, bool, int)) or isinstance(c, float) and math.isfinite(c)):
+                raise fail(f"switches.{name}", f"choice {shown(c)} must be a plain value: true/false, a number or a word")
         dims.append(Dimension(str(name), "switch", choices=tuple(choices)))
 
     params = data.get("params")
