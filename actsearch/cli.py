@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from dataclasses import replace
 from typing import Annotated, Any, Callable, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 import actsearch
-from actsearch import progress
+from actsearch import crash, progress
 from actsearch.choices import PRESETS
 from actsearch.errors import ActsearchError, ConfigError
 
@@ -24,20 +27,64 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+class VerbatimConsole(Console):
+    """A Console that prints user text exactly as typed.
+
+    Messages echo paths, names, keys and values a user wrote; rich markup (``[bold]``, ``[/x]``)
+    and emoji codes (``:smile:``) in them must neither style the text nor raise MarkupError. So
+    markup and emoji are off, and the one style tag our own messages open with (``[yellow]warning:[/]
+    ...``) is the only markup read: a leading ``[STYLE]WORDS[/]`` with STYLE one of ``OWN_STYLES``.
+    """
+
+    OWN_STYLES = ("bold red", "red", "yellow", "green", "bold", "dim")
+    _OWN = re.compile(r"\[(%s)\]([^\[\]]*)\[/\]" % "|".join(map(re.escape, OWN_STYLES)))
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(markup=False, emoji=False, **kwargs)
+
+    def verbatim(self, message: Any) -> Any:
+        """``message`` as a Text whose user part is literal (non-strings pass unchanged)."""
+        if not isinstance(message, str):
+            return message
+        own = self._OWN.match(message)
+        if own is None:
+            return Text(message)
+        return Text.assemble((own.group(2), own.group(1)), message[own.end():])
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(self.verbatim(o) for o in objects), **kwargs)
+
+    def status(self, status: Any, *args: Any, **kwargs: Any):
+        return super().status(self.verbatim(status), *args, **kwargs)
+
+
+console = VerbatimConsole()
+err_console = VerbatimConsole(stderr=True, highlight=False)
+
+
+def error_line(message: str) -> Text:
+    """``error: MESSAGE`` with the prefix in red and the message verbatim, on one line."""
+    return Text.assemble(("error:", "bold red"), " ", " ".join(str(message).splitlines()))
 
 
 def friendly_errors(command: Callable) -> Callable:
-    """Turn an ActsearchError into one red line on stderr and exit code 2, never a traceback."""
+    """Turn an ActsearchError into one red line on stderr and exit code 2, never a traceback.
+
+    Any other exception is a bug: ``actsearch.crash`` logs its traceback (in the run folder when
+    the command has one) and prints one line asking for a report, exit code 1.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except ActsearchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(error_line(str(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # click's own ways to end a command
+        except Exception as exc:  # the last resort, for bugs only (see actsearch.crash)
+            raise typer.Exit(crash.handle(exc, kwargs.get("run_dir"), err_console)) from None
 
     return wrapper
 
@@ -188,11 +235,28 @@ def parse_sets(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r} is not KEY=VALUE; write e.g. --set T=1.2")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            out[key.strip()] = value
+        out[key.strip()] = _set_value(key.strip(), value)
     return out
+
+
+def _set_value(key: str, text: str) -> Any:
+    """One ``--set`` value: a YAML scalar, list or mapping, or the text itself when it is not
+    YAML. ``1e-300`` is a number (YAML 1.1 reads it as a string)."""
+    import yaml
+
+    try:
+        return float(text) if _EXPONENT.fullmatch(text.strip()) else yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    except (ValueError, RecursionError) as exc:  # an int of over 4300 digits, a date 2001-13-45, [[[[...
+        problem = ("nested too deep" if isinstance(exc, RecursionError) else "an integer has too many digits"
+                   if "digits" in str(exc) else str(exc).splitlines()[0])
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ConfigError(f"--set {key}={shown}: cannot read the value ({problem}); write a plain number or "
+                          "word") from None
+
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @app.command("train")
@@ -488,4 +552,9 @@ def spaces_command() -> None:
 
 
 def main() -> None:
-    app()
+    """The ``actsearch`` script. A bug outside any command (an import, a callback) still gets
+    the last-resort line and exit code 1; inside a command ``friendly_errors`` handles it."""
+    try:
+        app()
+    except Exception as exc:
+        raise SystemExit(crash.handle(exc, console=err_console)) from None

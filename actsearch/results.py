@@ -53,6 +53,8 @@ class Record(TypedDict, total=False):
 
 
 REQUIRED = ("role", "status", "activation_config", "seed")
+NUMBERS = ("val_acc", "test_acc", "test_loss", "dead_ratio", "model_flops", "activation_flops",
+           "activation_flops_train", "flops", "params", "latency", "time_s", "cost_ratio")
 
 
 def record_problems(record: Any) -> list[str]:
@@ -69,8 +71,15 @@ def record_problems(record: Any) -> list[str]:
         problems.append("a search record needs an integer 'trial'")
     if record.get("status") == "ok" and not isinstance(record.get("test_acc"), (int, float)):
         problems.append("a scored record needs a numeric 'test_acc'")
-    if not isinstance(record.get("activation_config", {}), dict):
-        problems.append("'activation_config' is not an object")
+    config = record.get("activation_config", {})
+    if not isinstance(config, dict) or ("activation_config" in record and not isinstance(config.get("name"), str)):
+        problems.append("'activation_config' is not an object with a 'name'")
+    for key in NUMBERS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(f"'{key}' is not a number")
+    if record.get("seed") is not None and (isinstance(record["seed"], bool) or not isinstance(record["seed"], int)):
+        problems.append("'seed' is not an integer")
     return problems
 
 

@@ -16,6 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+# Hypothesis profiles for the fuzz tests (tests/test_fuzz_*.py). "default" keeps the whole fuzz
+# run to seconds; HYPOTHESIS_PROFILE=long is the nightly-style run (25x the examples of each test).
+# Examples are small documents, but some touch the file system or the CLI: no per-example deadline.
+settings.register_profile("default", max_examples=40, deadline=None, print_blob=True,
+                          database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"),  # git-ignored
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("long", parent=settings.get_profile("default"), max_examples=1000)  # tests/strategies.examples scales per test
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import reprlib
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,11 +38,15 @@ class Param:
         return f"a finite {self.kind.__name__}"
 
     def check(self, owner: str, key: str, value: Any) -> Any:
-        """Return ``value`` coerced to this parameter's type, or raise ConfigError saying why not."""
+        """Return ``value`` coerced to this parameter's type, or raise ConfigError saying why not.
+
+        Numbers must be finite, representable as a float (no int beyond 1.8e308) and, when not
+        zero, normal (no subnormal below 2.2e-308: ``1 / x`` of one overflows).
+        """
 
         def fail(problem: str) -> ConfigError:
             return ConfigError(
-                f"activation '{owner}': parameter '{key}' = {value!r} {problem}; allowed: {self.allowed(key)}"
+                f"activation '{owner}': parameter '{key}' = {shown(value)} {problem}; allowed: {self.allowed(key)}"
             )
 
         if self.choices is not None:
@@ -54,16 +60,34 @@ class Param:
         # bool is an int subclass, but `alpha: true` in a YAML file is a mistake, not 1.0.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("has the wrong type")
-        if self.kind is int and not float(value).is_integer():
-            raise fail("is not an integer")
-        value = self.kind(value)
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the largest float
+            raise fail("is too large") from None
+        if not math.isfinite(number):
             raise fail("is not finite")
+        if self.kind is int and not number.is_integer():
+            raise fail("is not an integer")
+        if number != 0 and abs(number) < sys.float_info.min:
+            raise fail(f"is subnormal (nonzero but below {sys.float_info.min:.1e}); use 0 or a larger value")
+        value = int(value) if self.kind is int else number
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             raise fail("is out of range")
         if self.high is not None and value > self.high:
             raise fail("is out of range")
         return value
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message: at most about 60 characters, whatever the value (a
+    self-referencing or exponentially shared YAML structure, an int of thousands of digits)."""
+    limits = reprlib.Repr()
+    limits.maxlevel, limits.maxstring, limits.maxother, limits.maxlong = 3, 40, 40, 40
+    try:
+        text = limits.repr(value)
+    except (ValueError, RecursionError):  # str(int) refuses over 4300 digits
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Activation(nn.Module):
@@ -87,11 +111,11 @@ class Activation(nn.Module):
     @classmethod
     def validate(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Complete ``kwargs`` with defaults and check every value; raise ConfigError on any problem."""
-        unknown = sorted(set(kwargs) - set(cls.params))
+        unknown = sorted(set(kwargs) - set(cls.params), key=str)  # keys of a YAML mapping may be any scalar
         if unknown:
             known = ", ".join(cls.params) or "none"
             raise ConfigError(
-                f"activation '{cls.name}': unknown parameter '{unknown[0]}'; its parameters are: {known}"
+                f"activation '{cls.name}': unknown parameter {shown(unknown[0])}; its parameters are: {known}"
             )
         return {k: spec.check(cls.name, k, kwargs.get(k, spec.default)) for k, spec in cls.params.items()}
 

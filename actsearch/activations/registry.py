@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from actsearch.activations.base import Activation
+from actsearch.activations.base import Activation, shown
 from actsearch.activations.baselines import BASELINES
 from actsearch.activations.family import FAMILY
 from actsearch.errors import ConfigError
@@ -19,7 +19,7 @@ ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in BASELINES +
 def activation_class(name: Any) -> type[Activation]:
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ConfigError(
-            f"unknown activation {name!r}; known activations: {', '.join(ACTIVATIONS)}"
+            f"unknown activation {shown(name)}; known activations: {', '.join(ACTIVATIONS)}"
         )
     return ACTIVATIONS[name]
 
@@ -38,7 +38,7 @@ def build_activation(config: Mapping[str, Any] | str) -> Activation:
     if isinstance(config, str):
         config = {"name": config}
     if not isinstance(config, Mapping):
-        raise ConfigError(f"an activation config must be a mapping with a 'name' key, got {config!r}")
+        raise ConfigError(f"an activation config must be a mapping with a 'name' key, got {shown(config)}")
     if "name" not in config:
         raise ConfigError("activation config has no 'name' key; add e.g. 'name: r_relu'")
     params = {k: v for k, v in config.items() if k != "name"}
@@ -47,6 +47,8 @@ def build_activation(config: Mapping[str, Any] | str) -> Activation:
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The full config (defaults filled in) that ``build_activation`` would use, without building."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"an activation config must be a mapping with a 'name' key, got {shown(config)}")
     if "name" not in config:
         raise ConfigError("activation config has no 'name' key; add e.g. 'name: r_relu'")
     cls = activation_class(config["name"])
@@ -69,6 +71,11 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}; fix the file's syntax") from None
+    except ValueError as exc:  # an int of over 4300 digits, a date such as 2001-13-45
+        problem = "an integer has too many digits" if "digits" in str(exc) else str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: a value cannot be read ({problem}); fix it in the file") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: lists or mappings nested too deep to read; flatten the file") from None
 
 
 def activation_config_from_file(path: str | Path) -> dict[str, Any]:

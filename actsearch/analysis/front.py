@@ -18,7 +18,7 @@ from actsearch.analysis import stats
 from actsearch.errors import ConfigError, RunDirError
 from actsearch.results import read_results
 from actsearch.rundir import read_snapshot
-from actsearch.search.objectives import cost_value, relu_equal
+from actsearch.search.objectives import cost_value, parse_objectives, relu_equal
 from actsearch.search.space import config_key
 
 ALPHA = 0.05
@@ -138,6 +138,13 @@ def _snapshot(run_dir: Path) -> dict[str, Any]:
         hint = " (its table is comparison.md)" if snapshot.get("command") == "compare" else ""
         raise RunDirError(f"{run_dir} holds an `actsearch {snapshot.get('command')}` run{hint}, not a search; "
                           "report, export and plot read tune and evolve runs")
+    settings = snapshot.get("settings")
+    objectives = settings.get("objectives") if isinstance(settings, dict) else None
+    try:
+        parse_objectives(objectives if isinstance(objectives, str) else "")
+    except ConfigError:
+        raise RunDirError(f"{run_dir / 'run.yaml'} is damaged: its settings name no objectives 'accuracy,COST'; "
+                          "run `actsearch check` on the folder, or restore run.yaml") from None
     return snapshot
 
 

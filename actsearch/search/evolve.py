@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ import torch
 from deap import base, creator, tools
 
 from actsearch.errors import ConfigError, RunDirError
+from actsearch.activations.base import shown
 from actsearch.rundir import write_atomic
 from actsearch.search.base import Proposal, Search, SearchSettings
 from actsearch.search.space import SearchSpace
@@ -152,25 +154,91 @@ def save_checkpoint(path, generation: int, population, logbook: list[dict], rng)
 
 
 def load_checkpoint(path, space: SearchSpace, rng):
+    """(generation, population, logbook) of a checkpoint, with the RNG states restored.
+
+    A damaged or foreign file of any shape is one RunDirError naming it; the whole document is
+    checked before any RNG state changes, so a refused checkpoint leaves the process as it was.
+    """
     individual = _creator_classes()
+
+    def refuse(problem: str) -> RunDirError:
+        return RunDirError(f"{path} is not a usable evolve checkpoint ({problem}); delete it to restart the "
+                           "evolution, or use another --run-dir")
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format is {doc.get('format') if isinstance(doc, dict) else type(doc).__name__!r}")
-        population = []
-        for entry in doc["population"]:
-            genome = [float(g) for g in entry["genome"]]
-            if len(genome) != len(space.dimensions):
-                raise ValueError(f"a genome has {len(genome)} genes, the space {len(space.dimensions)}")
-            ind = individual(genome)
-            ind.fitness.values = tuple(float(v) for v in entry["fitness"])
-            ind.fitness.crowding_dist = float(entry["crowding"])
-            population.append(ind)
-        _restore_rng(doc["rng"], rng)
-        return int(doc["generation"]), population, list(doc["logbook"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise RunDirError(f"{path} is not a usable evolve checkpoint ({exc}); delete it to restart the "
-                          "evolution, or use another --run-dir") from None
+    except OSError as exc:
+        raise refuse(f"cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise refuse("not UTF-8 text") from None
+    except ValueError as exc:  # JSONDecodeError; an integer of over 4300 digits
+        raise refuse(f"not JSON: {str(exc).splitlines()[0][:80]}") from None
+    except RecursionError:
+        raise refuse("JSON nested too deep") from None
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
+        found = shown(doc.get("format")) if isinstance(doc, dict) else type(doc).__name__
+        raise refuse(f"format is {found}, expected {CHECKPOINT_FORMAT!r}")
+    missing = [k for k in ("generation", "population", "logbook", "rng") if k not in doc]
+    if missing:
+        raise refuse(f"no '{missing[0]}' entry")
+    generation, entries, logbook = doc["generation"], doc["population"], doc["logbook"]
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise refuse(f"generation {shown(generation)} is not a whole number >= 0")
+    if not isinstance(logbook, list) or not all(isinstance(row, dict) for row in logbook):
+        raise refuse("logbook is not a list of rows")
+    if not isinstance(entries, list) or not entries or len(entries) % 4:
+        raise refuse("population is not a non-empty list of a multiple of 4 individuals")
+    population = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not all(k in entry for k in ("genome", "fitness", "crowding")):
+            raise refuse(f"individual {i} is not a mapping with genome, fitness and crowding")
+        genome, fitness, crowding = entry["genome"], entry["fitness"], entry["crowding"]
+        if not isinstance(genome, list) or len(genome) != len(space.dimensions):
+            raise refuse(f"individual {i}'s genome has {len(genome) if isinstance(genome, list) else 'no'} genes, "
+                         f"the space {len(space.dimensions)}")
+        for d, g in zip(space.dimensions, genome):
+            if not _real(g) or not math.isfinite(g) or (d.choices and (g != int(g) or not 0 <= g < len(d.choices))):
+                raise refuse(f"individual {i}'s gene for {d.name} is {shown(g)}")
+        if (not isinstance(fitness, list) or len(fitness) != 2
+                or not all(_real(v) and math.isfinite(v) for v in fitness)):
+            raise refuse(f"individual {i}'s fitness {shown(fitness)} is not two finite numbers")
+        if not _real(crowding) or math.isnan(crowding):
+            raise refuse(f"individual {i}'s crowding distance {shown(crowding)} is not a number")
+        ind = individual([float(g) for g in genome])
+        ind.fitness.values = tuple(float(v) for v in fitness)
+        ind.fitness.crowding_dist = float(crowding)
+        population.append(ind)
+    try:
+        states = _checked_rng_states(doc["rng"])
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError) as exc:
+        raise refuse(f"its RNG states are damaged ({type(exc).__name__})") from None
+    _restore_rng(states, rng)
+    return generation, population, logbook
+
+
+def _real(value: Any) -> bool:
+    """An int or float that fits a float (bools and 300-digit ints are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _checked_rng_states(states: Any) -> dict[str, Any]:
+    """``states`` (a checkpoint's ``rng`` entry) once each part is known to restore: tried on
+    scratch generators, so a damaged part raises here before any real state changes."""
+    if not isinstance(states, dict):
+        raise TypeError("not a mapping")
+    version, state, gauss = states["python"]
+    random.Random().setstate((version, tuple(state), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.RandomState().set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    raw = np.frombuffer(base64.b64decode(states["torch"], validate=True), dtype=np.uint8).copy()
+    torch.Generator().set_state(torch.from_numpy(raw))  # RuntimeError: wrong size or invalid state
+    return states
 
 
 # --- the backend ---------------------------------------------------------------------------------

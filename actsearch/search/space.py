@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.activations import ACTIVATIONS, validate_config
+from actsearch.activations.base import shown
 from actsearch.activations.registry import read_yaml
 from actsearch.errors import ConfigError
 
@@ -189,16 +190,17 @@ def load_space(name_or_path: str) -> SearchSpace:
 
 def parse_space(data: Any, source: str) -> SearchSpace:
     def fail(key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {key}: {problem}")
+        # one line whatever the keys hold: a newline or control character is shown escaped
+        return ConfigError(printable(f"{source}: {key}: {problem}"))
 
     if not isinstance(data, dict):
         raise fail("(top level)", "a search space is a mapping with a 'params' key")
-    unknown = sorted(set(data) - TOP_KEYS)
+    unknown = sorted(set(data) - TOP_KEYS, key=str)
     if unknown:
-        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+        raise fail(str(unknown[0]), f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
     activation = data.get("activation", "bounded_negative")
-    if activation not in ACTIVATIONS:
-        raise fail("activation", f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise fail("activation", f"unknown activation {shown(activation)}; known: {', '.join(ACTIVATIONS)}")
     act_params = ACTIVATIONS[activation].params
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, dict):
@@ -217,6 +219,9 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             raise fail(f"switches.{name}", f"'{name}' is a parameter of {activation}; put it under params")
         if not isinstance(choices, list) or not choices:
             raise fail(f"switches.{name}", "needs a non-empty list of choices")
+        for c in choices:  # what Optuna's categorical distribution stores
+            if not (c is None or isinstance(c, (str, bool, int)) or isinstance(c, float) and math.isfinite(c)):
+                raise fail(f"switches.{name}", f"choice {shown(c)} must be a plain value: true/false, a number or a word")
         dims.append(Dimension(str(name), "switch", choices=tuple(choices)))
 
     params = data.get("params")
@@ -228,9 +233,9 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             raise fail(key, f"'{name}' is not a parameter of {activation}; its parameters: {', '.join(act_params)}")
         if name in fixed:
             raise fail(key, f"'{name}' is also under fixed; keep one")
-        if not isinstance(spec, dict) or spec.get("type") not in SPEC_KEYS:
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in SPEC_KEYS:
             raise fail(key, "needs 'type: float', 'type: int' or 'type: categorical'")
-        extra = sorted(set(spec) - SPEC_KEYS[spec["type"]])
+        extra = sorted(set(spec) - SPEC_KEYS[spec["type"]], key=str)
         if extra:
             raise fail(f"{key}.{extra[0]}", f"unknown key for a {spec['type']} parameter; allowed: "
                        f"{', '.join(sorted(SPEC_KEYS[spec['type']]))}")
@@ -249,8 +254,10 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             continue
         low, high = spec.get("low"), spec.get("high")
         for bound, value in (("low", low), ("high", high)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise fail(f"{key}.{bound}", f"needs a finite number, got {value!r}")
+            if not _finite(value):
+                raise fail(f"{key}.{bound}", f"needs a finite number, got {shown(value)}")
+            if spec["type"] == "int" and not float(value).is_integer():
+                raise fail(f"{key}.{bound}", f"an int parameter needs a whole number, got {value!r}")
         if low >= high:
             raise fail(key, f"low ({low}) must be < high ({high})")
         log = spec.get("log", False)
@@ -264,8 +271,14 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             except ConfigError as exc:
                 raise fail(f"{key}.{bound}", f"outside what {activation} accepts: {exc}") from None
         step = spec.get("step")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
-            raise fail(f"{key}.step", "must be a positive number")
+        if step is not None and (not _finite(step) or step <= 0):
+            raise fail(f"{key}.step", f"must be a finite positive number, got {shown(step)}")
+        if step is not None and spec["type"] == "int" and not float(step).is_integer():
+            raise fail(f"{key}.step", f"an int parameter needs a whole step, got {step!r}")
+        if step is not None and step > high - low:
+            raise fail(f"{key}.step", f"{step!r} is larger than the range {low!r}..{high!r}")
+        if log and step is not None and (spec["type"] == "float" or step != 1):
+            raise fail(f"{key}.step", "a log-scale range takes no step (Optuna samples it continuously)")
         dims.append(Dimension(name, spec["type"], float(low), float(high), log,
                               None if step is None else float(step), when=when))
 
@@ -298,9 +311,11 @@ def _parse_when(when, dims: list[Dimension], key: str, fail) -> dict[str, tuple[
         if ref not in known:
             raise fail(f"{key}.when.{ref}", "must name a categorical parameter or switch defined before it")
         values = tuple(values) if isinstance(values, list) else (values,)
+        if not values:
+            raise fail(f"{key}.when.{ref}", "needs at least one value")
         for v in values:
-            if v not in known[ref].choices:
-                raise fail(f"{key}.when.{ref}", f"{v!r} is not one of its choices {list(known[ref].choices)}")
+            if not _among(v, known[ref].choices):
+                raise fail(f"{key}.when.{ref}", f"{shown(v)} is not one of its choices {shown(list(known[ref].choices))}")
         out[ref] = values
     return out
 
@@ -313,11 +328,38 @@ def _check_point(space: SearchSpace, point: Any, key: str, fail) -> None:
         d = names.get(name)
         if d is None:
             raise fail(f"{key}.{name}", "is not a parameter or switch of this space")
-        if d.choices and value not in d.choices:
-            raise fail(f"{key}.{name}", f"{value!r} is not one of {list(d.choices)}")
-        if not d.choices and not (d.low <= value <= d.high):
+        if d.choices:
+            if not _among(value, d.choices):
+                raise fail(f"{key}.{name}", f"{shown(value)} is not one of {shown(list(d.choices))}")
+            continue
+        if not _finite(value):
+            raise fail(f"{key}.{name}", f"{shown(value)} needs a number in [{d.low:g}, {d.high:g}]")
+        if d.type == "int" and not float(value).is_integer():
+            raise fail(f"{key}.{name}", f"{value!r} needs a whole number (an int parameter)")
+        if not (d.low <= value <= d.high):
             raise fail(f"{key}.{name}", f"{value!r} is outside [{d.low:g}, {d.high:g}]")
     try:
         space.to_activation(space.active_values(point))
     except ConfigError as exc:
         raise fail(key, str(exc)) from None
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (newline, tab, control) backslash-escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _finite(value: Any) -> bool:
+    """A real number (not a bool) that fits a float and is finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the largest float
+        return False
+
+
+def _among(value: Any, choices: tuple[Any, ...]) -> bool:
+    """``value in choices`` with its type too: YAML's ``1``, ``1.0`` and ``true`` are three
+    different choices, though Python finds them equal."""
+    return any(type(value) is type(c) and value == c for c in choices)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -21,6 +22,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "medium": {"train_subset": 20000, "val_subset": 5000, "test_subset": 5000, "epochs": 8, "batch_size": 128, "width": 1.0},
     "full": {"train_subset": None, "val_subset": 10000, "test_subset": None, "epochs": 8, "batch_size": 128, "width": 1.0},
 }
+MAX_WIDTH = 64  # a width multiplier past this builds layers no proxy job can hold in memory
+MAX_THREADS = 1024  # torch.set_num_threads crashes the process on absurd counts
 VAL_FRACTION = 0.2  # the validation split never takes more of the training data than this
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "fashion-mnist": "mlp", "cifar10": "cnn", "cifar100": "cnn"}
 OPTIMIZER_DEFAULTS = {  # name (choices.OPTIMIZERS): (default lr, default weight decay)
@@ -129,7 +132,11 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if out.val_subset < 0:
             raise ConfigError(f"--val-subset must be >= 0 (0: no validation split), got {out.val_subset}")
-        for name, value, ok, rule in (("width", out.width, out.width > 0, "> 0"), ("lr", out.lr, out.lr > 0, "> 0"),
+        # Bounds past which a value can only crash later (in torch or the model), not train.
+        for name, value, ok, rule in (("width", out.width, 0 < out.width <= MAX_WIDTH, f"in (0, {MAX_WIDTH}]"),
+                                      ("lr", out.lr, 0 < out.lr < math.inf, "a finite number > 0"),
+                                      ("seed", out.seed, 0 <= out.seed < 2**32, "in [0, 2**32)"),
+                                      ("threads", out.threads, out.threads <= MAX_THREADS, f"<= {MAX_THREADS}"),
                                       ("target", out.target, 0 < out.target <= 100, "in (0, 100]")):
             if not ok:
                 raise ConfigError(f"--{name} must be {rule}, got {value}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import shutil
@@ -37,6 +38,7 @@ IDX_FILES = {  # split: (images, labels)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+IDX_IMAGE_SHAPE = (28, 28)  # MNIST and Fashion-MNIST
 IDX_RELEASES = {
     "mnist": (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -176,8 +178,11 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
         raise DataError(f"{path} is not an IDX file of {expected_dims}-d unsigned bytes "
                         f"(header {raw[:4].hex()}); check the file name and its contents")
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated (its IDX header announces {ndim} sizes, the file ends before "
+                        "them); delete it and download it again")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # Python ints: numpy's product of 2**22 * 2**22 * 2**20 wraps to 0
     if len(raw) - header != count:
         raise DataError(f"{path} is truncated or corrupted: the header announces {count} bytes "
                         f"of data, the file has {len(raw) - header}; delete it and download it again")
@@ -211,8 +216,15 @@ def _load_idx_task(task: str, root: Path, download: bool) -> Dataset:
         if len(x) != len(y):
             raise DataError(f"{folder}: {images} has {len(x)} images but {labels} has {len(y)} "
                             "labels; the files do not belong together")
-        if y.size and y.max() >= 10:
-            raise DataError(f"{folder / labels}: label {int(y.max())} is out of range 0..9")
+        if len(x) == 0:
+            raise DataError(f"{folder / images} holds no images (a valid but empty {split} split); put the "
+                            "release's files there, or delete them to download them again")
+        if x.shape[1:] != IDX_IMAGE_SHAPE:
+            raise DataError(f"{folder / images} holds {x.shape[1]}x{x.shape[2]} images, not the release's "
+                            f"{IDX_IMAGE_SHAPE[0]}x{IDX_IMAGE_SHAPE[1]}; put the right files there")
+        if y.max() >= 10:
+            raise DataError(f"{folder / labels}: label {int(y.max())} is out of range 0..9; the file is "
+                            "damaged or of another data set")
         arrays[split] = (x[:, None], y.astype(np.int64))
     (tr_x, tr_y), (te_x, te_y) = arrays["train"], arrays["test"]
     return _dataset(task, tr_x, tr_y, te_x, te_y, 10, 1 / 255, augment=False, source=str(folder))
@@ -242,7 +254,9 @@ class _CifarUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar_batch(path: Path, label_key: bytes, classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images (N, 3, 32, 32), int64 labels (N,)) of one batch; labels checked to lie in
+    0..classes-1 when ``classes`` is given. Every problem is a DataError naming the file."""
     try:
         with open(path, "rb") as f:
             batch = _CifarUnpickler(f, encoding="bytes").load()
@@ -255,11 +269,21 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarr
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise DataError(f"{path} has no {b'data'!r} and {label_key!r} entries; is it the right "
                         "CIFAR release?")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    damaged = "the file is damaged; delete the folder and download it again"
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[label_key])
+    except (ValueError, TypeError, OverflowError):  # ragged nested lists and the like
+        raise DataError(f"{path}: its data or labels are not arrays; {damaged}") from None
+    if labels.ndim != 1 or labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: labels are not integers (a {labels.dtype} array of shape {labels.shape}); {damaged}")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
         raise DataError(f"{path}: expected uint8 data of shape (N, 3072) and N labels, got "
-                        f"{data.dtype} {data.shape} and {len(labels)} labels; the file is damaged")
+                        f"{data.dtype} {data.shape} and {len(labels)} labels; {damaged}")
+    labels = labels.astype(np.int64)  # any integer dtype, in range once checked below
+    if classes is not None and labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise DataError(f"{path}: label {int(bad)} is outside 0..{classes - 1}; {damaged}")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -274,13 +298,13 @@ def _load_cifar(task: str, root: Path, download: bool) -> Dataset:
         if not archive.is_file():
             fetch(url, archive, md5, task)
         _extract(archive, root, folder_name)
-    parts = [read_cifar_batch(folder / name, label_key) for name in train_files]
+    parts = [read_cifar_batch(folder / name, label_key, classes) for name in train_files]
     tr_x = np.concatenate([p[0] for p in parts])
     tr_y = np.concatenate([p[1] for p in parts])
-    te_x, te_y = read_cifar_batch(folder / test_file, label_key)
-    for y, name in ((tr_y, "train"), (te_y, "test")):
-        if y.size and (y.min() < 0 or y.max() >= classes):
-            raise DataError(f"{folder}: {name} labels outside 0..{classes - 1}; the files are damaged")
+    te_x, te_y = read_cifar_batch(folder / test_file, label_key, classes)
+    for x, what in ((tr_x, ", ".join(train_files)), (te_x, test_file)):
+        if len(x) == 0:
+            raise DataError(f"{folder}: {what} hold(s) no images; delete the folder and download it again")
     return _dataset(task, tr_x, tr_y, te_x, te_y, classes, 1 / 255, augment=True, source=str(folder))
 
 
