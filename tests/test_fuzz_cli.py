@@ -161,8 +161,6 @@ def test_report_and_export_never_change_a_damaged_run_folder(tmp_path_factory, s
     _assert_unchanged(folder, before)
 
 
-@pytest.mark.xfail(strict=False, reason="analysis/front.py (analyse, pick) and export trust the run folder's "
-                   "records and snapshot: owned by the run-folder work (issue 17); see the strict xfails below")
 @examples(30)
 @given(snapshot=run_snapshots(), lines=results_lines(),
        pick=st.sampled_from(["knee", "best-accuracy", "min-cost", "trial:0", "trial:x", "[bold]"]) | user_text)
