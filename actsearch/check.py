@@ -384,6 +384,11 @@ def _check_snapshot(run_dir: Path, result: CheckResult) -> dict[str, Any]:
     path = run_dir / SNAPSHOT
     restore = "restore it from a copy of the run, or start a new --run-dir"
     if not path.is_file():
+        records = read_results(run_dir)[0]
+        if (run_dir / RESULTS).is_file() and all(r.get("role") == "train" for r in records) \
+                and not (run_dir / STUDY).exists() and not (run_dir / CHECKPOINT).exists():
+            result.notes.append(f"a folder of `actsearch train --run-dir` results (no {SNAPSHOT})")
+            return {"command": "train"}
         if any(p.name in (RESULTS, STUDY, CHECKPOINT) for p in run_dir.iterdir()):
             result.problems.append(Problem(SNAPSHOT, "is missing: the run cannot be resumed or reported", restore, False))
         else:
