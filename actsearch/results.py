@@ -66,7 +66,7 @@ def _crc(doc: dict[str, Any]) -> str:
 def seal(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``doc`` with a checksum of its JSON form, so that a flipped byte that still
     parses is caught (run.yaml, each results line; evolve may seal its checkpoint too)."""
-    return {**doc, CHECKSUM: _crc(doc)}
+    return {CHECKSUM: _crc(doc), **doc}  # first: a snapshot cut short keeps it, and fails it
 
 
 def seal_problem(doc: Any) -> str | None:
