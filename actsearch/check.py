@@ -304,6 +304,13 @@ def reconcile(run_dir: str | Path, study, shared: bool = False) -> list[str]:
                                   "activation_config": {}, "reason": "its record was lost before this repair"})
             added.append(number)
         repaired.append(f"added trial(s) {_ranges(added)} to {STUDY} from {RESULTS}")
+        if not trials and "--no-warm-start" not in (_snapshot(run_dir).get("argv") or []):
+            # a new study enqueues every warm-start point first; those not yet run wait again
+            waiting = list(_space(settings).warm_start)[max(by_trial) + 1:]
+            for point in waiting:
+                study.enqueue_trial(point)
+            if waiting:
+                repaired.append(f"enqueued the {len(waiting)} warm-start point(s) not yet run")
     seed = _seed(run_dir)
     appended = []
     for t in study.get_trials(deepcopy=False):
@@ -597,8 +604,8 @@ def checkpoint_problem(path: Path, settings: dict[str, Any]) -> str | None:
             float(ind["crowding"])
             if dims is not None and len(genome) != dims:
                 return f"individual {i} has {len(genome)} genes, the space {dims}"
-            if len(fitness) != 2 or not all(0.0 <= g <= 1.0 for g in genome):
-                return f"individual {i} is out of range"
+            if len(fitness) != 2 or not all(math.isfinite(v) for v in genome + fitness):
+                return f"individual {i} is not a finite genome with two objectives"
         if not isinstance(doc["logbook"], list) or len(doc["logbook"]) != generation + 1:
             return f"its logbook has {len(doc['logbook'])} rows for generation {generation}"
         rng = doc["rng"]

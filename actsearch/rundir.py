@@ -359,9 +359,16 @@ def check_output_path(path: str | Path, folder: bool = True, option: str = "--ru
     return path
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. ENAMETOOLONG
+        return False
+
+
 def _pathconf(path: Path, name: str, default: int) -> int:
     probe = path
-    while not probe.exists() and probe != probe.parent:
+    while not _exists(probe) and probe != probe.parent:
         probe = probe.parent
     try:
         return os.pathconf(probe if probe.is_dir() else probe.parent, name)
