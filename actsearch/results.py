@@ -71,8 +71,11 @@ def seal(doc: dict[str, Any]) -> dict[str, Any]:
 
 def seal_problem(doc: Any) -> str | None:
     """Why a sealed document's checksum does not match (None when it matches or has none)."""
-    if not isinstance(doc, dict) or CHECKSUM not in doc:
+    if not isinstance(doc, dict):
         return None
+    if CHECKSUM not in doc:  # unsealed (older versions), unless the checksum's own key was hit
+        hit = any(isinstance(v, str) and v.startswith("crc32:") for v in doc.values())
+        return "its checksum's key is damaged" if hit else None
     try:
         expected = _crc(doc)
     except (TypeError, ValueError):

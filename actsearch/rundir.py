@@ -22,7 +22,7 @@ import yaml
 
 from actsearch.activations.registry import read_yaml
 from actsearch.errors import RunDirError
-from actsearch.results import seal
+from actsearch.results import seal, seal_problem
 
 SNAPSHOT = "run.yaml"
 LOCK = ".lock"
@@ -95,6 +95,10 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
             {"command": command, "settings": settings, "versions": versions(),
              "created": _dt.datetime.now().isoformat(timespec="seconds"), "argv": sys.argv}), sort_keys=False))
         return False
+    damaged = seal_problem(snapshot)
+    if damaged:
+        raise RunDirError(f"{run_dir / SNAPSHOT} is damaged: {damaged}; see `actsearch check {run_dir}`, "
+                          "restore it from a copy, or use another --run-dir")
     if snapshot.get("command") != command:
         raise RunDirError(f"{run_dir} holds an `actsearch {snapshot.get('command')}` run, not `{command}`; "
                           "use another --run-dir")
