@@ -164,8 +164,11 @@ def _state_name(trial) -> str:
     return trial.state.name
 
 
-def disagreements(study, by_trial: dict[int, list[dict[str, Any]]], only_logged: bool = False) -> list[str]:
-    """Where the study and the log disagree on a trial both hold: parameters or outcome."""
+def disagreements(study, by_trial: dict[int, list[dict[str, Any]]], outcomes: list[str] | None = None) -> list[str]:
+    """Where the study and the log disagree on the parameters of a trial both hold (two searches
+    in one folder). Trials whose outcome differs (a kill between the log's write and the study's,
+    before this version) go to ``outcomes`` when given: the log holds the result, the report
+    reads the log, and a finished Optuna trial cannot be changed, so that is no reason to refuse."""
     out = []
     for t in study.get_trials(deepcopy=False):
         records = by_trial.get(t.number)
@@ -179,8 +182,8 @@ def disagreements(study, by_trial: dict[int, list[dict[str, Any]]], only_logged:
                 out.append(f"trial {t.number} has {', '.join(f'{k}={t.params[k]!r}' for k in differ)} in "
                            f"{STUDY} but {', '.join(f'{k}={point.get(k)!r}' for k in differ)} in {RESULTS}")
                 continue
-        if _outcome(record.get("status")) != t.state.name:
-            out.append(f"trial {t.number} is {t.state.name} in {STUDY} but '{record.get('status')}' in {RESULTS}")
+        if _outcome(record.get("status")) != t.state.name and outcomes is not None:
+            outcomes.append(f"trial {t.number} is {t.state.name} in {STUDY} but '{record.get('status')}' in {RESULTS}")
     return out
 
 
@@ -536,7 +539,11 @@ def _check_study(run_dir: Path, result: CheckResult, snapshot: dict[str, Any], r
         return
     trials = study.get_trials(deepcopy=False)
     stale = [t.number for t in trials if t.state.name == "RUNNING"] if not live else []
-    problems = disagreements(study, by_trial)
+    outcomes: list[str] = []
+    problems = disagreements(study, by_trial, outcomes)
+    if outcomes:
+        result.notes.append(f"{len(outcomes)} trial(s) ended differently in the two files ({outcomes[0]}): a kill "
+                            f"between the two writes, before this version; the report reads {RESULTS}")
     for p in problems[:5]:
         result.problems.append(Problem(f"{STUDY} / {RESULTS}", p, "they hold two different searches: keep the "
                                        f"one you trust ({rebuild}), or use another --run-dir", False))
