@@ -29,7 +29,7 @@ from typing import Any
 
 from actsearch.errors import RunDirError
 from actsearch.results import RESULTS, parse_line, read_results, record_point, seal_problem, torn_tail
-from actsearch.rundir import LOCK, SNAPSHOT, _alive, fsync_dir, io_errors, write_atomic
+from actsearch.rundir import LOCK, SNAPSHOT, _alive, io_errors, machine_fault, write_atomic
 
 STUDY = "study.db"
 CHECKPOINT = "checkpoint.json"
@@ -160,10 +160,6 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _state_name(trial) -> str:
-    return trial.state.name
-
-
 def disagreements(study, by_trial: dict[int, list[dict[str, Any]]], outcomes: list[str] | None = None) -> list[str]:
     """Where the study and the log disagree on the parameters of a trial both hold (two searches
     in one folder). Trials whose outcome differs (a kill between the log's write and the study's,
@@ -230,6 +226,34 @@ def fail_stale(study, run_dir: str | Path, objective: str | None = None, seed: i
                               "point": dict(t.params)})
         done.append(t.number)
     return done
+
+
+def fail_trial(study, run_dir: str | Path, number: int, exc: BaseException, seed: int | None = None) -> bool:
+    """Mark the in-flight trial ``number`` failed in the study and the log after a fault of the
+    machine ``exc`` (call it in the search's ``except`` before re-raising); True when both were
+    written. With the disk still full or read-only, what cannot be written is left for the next
+    resume's ``fail_stale``: this never raises a second error over the first."""
+    from optuna.trial import TrialState
+
+    run_dir = Path(run_dir)
+    reason = machine_fault(exc)
+    written = 0
+    try:
+        trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
+            study._study_id, number))
+        if trial.state == TrialState.RUNNING:
+            study.tell(number, state=TrialState.FAIL)
+        written += 1
+        if number not in search_records(read_results(run_dir)[0]):
+            _append(run_dir, {"role": "search", "trial": number, "status": "failed", "point": dict(trial.params),
+                              "seed": _seed(run_dir) if seed is None else seed,
+                              "activation_config": trial.user_attrs.get("activation", {}),
+                              "reason": f"a fault of the machine: {reason[1] if reason else type(exc).__name__}"})
+        written += 1
+    except Exception as again:  # noqa: BLE001 - the first fault is the one to report
+        if machine_fault(again) is None:
+            raise
+    return written == 2
 
 
 def _record_from_trial(t, seed: int, source: str) -> dict[str, Any]:
@@ -639,4 +663,4 @@ def render(result: CheckResult) -> list[str]:
 
 
 __all__ = ["CheckResult", "Problem", "check", "checkpoint_problem", "disagreements", "distributions",
-           "fail_stale", "open_study", "reconcile", "render", "fsync_dir"]
+           "fail_stale", "fail_trial", "open_study", "reconcile", "render"]

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from actsearch import rundir
-from actsearch.check import check, checkpoint_problem, fail_stale, reconcile
+from actsearch.check import check, checkpoint_problem, fail_stale, fail_trial, reconcile
 from actsearch.cli import app
 from actsearch.errors import ConfigError, RunDirError
 from actsearch.results import append_result, read_results, seal
@@ -199,6 +199,23 @@ def test_fail_stale_finishes_a_trial_whose_record_reached_the_log(tune_run, tmp_
     assert [r["trial"] for r in search].count(trial.number) == 1  # no second record
     failed = [r for r in search if r["trial"] == other.number]
     assert len(failed) == 1 and failed[0]["status"] == "failed" and "killed" in failed[0]["reason"]
+    assert invoke("check", run).exit_code == 0
+
+
+def test_fail_trial_marks_the_in_flight_trial_failed_or_leaves_it_to_the_next_resume(tune_run, tmp_path):
+    run = copy(tune_run, tmp_path)
+    fault = OSError(errno.ENOSPC, "No space left on device", str(run / "results.jsonl"))
+    study = study_of(run)
+    trial = study.ask()
+    rundir.install_fault(rundir.Fault(1, "enospc"))  # the disk is still full
+    try:
+        assert fail_trial(study, run, trial.number, fault) is False  # and raises nothing over the first fault
+    finally:
+        rundir.install_fault(None)
+    assert fail_trial(study_of(run), run, trial.number, fault) is True
+    assert study_of(run).trials[trial.number].state == TrialState.FAIL
+    failed = [r for r in read_results(run)[0] if r["role"] == "search" and r["trial"] == trial.number]
+    assert len(failed) == 1 and "disk is full" in failed[0]["reason"]
     assert invoke("check", run).exit_code == 0
 
 
