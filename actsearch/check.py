@@ -549,8 +549,16 @@ def _check_study(run_dir: Path, result: CheckResult, snapshot: dict[str, Any], r
         study = open_study(run_dir, name, writable=False)
     except Exception as exc:  # noqa: BLE001 - any failure to open is what check reports
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        result.problems.append(Problem(STUDY, f"cannot be opened: {first}", rebuild, False))
-        return
+        try:  # a study cut off while being created: Optuna completes its tables when it opens it
+            study = open_study(run_dir, name, writable=True) if repair else None
+        except Exception:  # noqa: BLE001
+            study = None
+        if study is None:
+            result.problems.append(Problem(STUDY, f"cannot be opened: {first}", "--repair opens it for writing, "
+                                           "which completes a study cut off while being created; if that fails, "
+                                           f"{rebuild}", not repair))
+            return
+        result.repaired.append(f"completed {STUDY}, cut off while being created")
     if study is None:
         if by_trial:
             if repair:
