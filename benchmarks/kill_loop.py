@@ -7,7 +7,8 @@ Each round starts (or resumes) `actsearch tune` in a subprocess and kills it at 
 either SIGKILL after a random delay, or at a random write point through the fault hook
 (ACTSEARCH_FAULT=N:kill, which dies just before that write of results.jsonl, run.yaml, .lock or
 a statement of study.db; N random). When the target number of kills is reached, one last resume
-runs to the end. Then:
+runs to the end (a round that reaches --trials before its kill is verified, and the loop
+goes on in a new folder). Then, for each folder:
 
 - the study holds exactly --trials distinct trials that count toward --trials, and no trial
   RUNNING;
@@ -69,7 +70,7 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     run = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="kill-loop-")) / "run"
-    kills, finished_early, how = 0, 0, Counter()
+    kills, finished_early, how, verdicts = 0, 0, Counter(), []
     started = time.time()
     while kills < args.kills:
         if args.repair and (run / "run.yaml").exists():
@@ -94,9 +95,10 @@ def main() -> int:
         if killed:
             kills += 1
             how[kind] += 1
-        elif proc.returncode == 0:
-            finished_early += 1  # reached --trials before the kill: start a new run
-            print(f"round ended before its kill (exit 0); {kills} kills so far; starting a new run folder")
+        elif proc.returncode == 0:  # reached --trials before its kill: verify it, go on in a new folder
+            finished_early += 1
+            print(f"round ended before its kill (exit 0) after {kills} kills so far; its folder:")
+            verdicts.append(summarize(run, args.trials))
             run = run.parent / f"run{finished_early}"
         else:
             err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.read()
@@ -108,7 +110,9 @@ def main() -> int:
     print(f"{kills} kills ({how['sigkill']} SIGKILL at a random moment, {how['hook']} at a random write point), "
           f"{finished_early} round(s) finished before their kill; {time.time() - started:.0f} s")
     print(f"final resume: exit {last.returncode}" + (f"\n{last.stderr[-2000:]}" if last.returncode else ""))
-    return summarize(run, args.trials)
+    verdicts.append(summarize(run, args.trials))
+    print(f"{len(verdicts)} run folder(s), {sum(v == 0 for v in verdicts)} passing every check")
+    return max(verdicts)
 
 
 def summarize(run: Path, trials: int) -> int:
