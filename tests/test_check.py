@@ -430,3 +430,23 @@ def test_check_prints_names_verbatim(tune_run, tmp_path):
     (run / "study.db").unlink()
     result = invoke("check", run)
     assert "[bold]x:smile:" in result.output
+
+
+def test_every_single_byte_change_of_a_record_is_seen(tune_run):
+    """Exhaustive, for one search record: each byte replaced by a space, a digit, a letter, a
+    quote, a brace or a newline either leaves the same record or makes the line damaged."""
+    from actsearch.results import parse_line
+
+    line = next(json.dumps(seal(r), sort_keys=True) for r in read_results(tune_run)[0] if r["role"] == "search")
+    original = parse_line(line)[0]
+    unseen = []
+    for i in range(len(line)):
+        for c in ' 0a"}\n':
+            if line[i] == c:
+                continue
+            changed = line[:i] + c + line[i + 1:]
+            for part in changed.split("\n"):
+                record, bad = parse_line(part)
+                if record is not None and not bad and record != original:
+                    unseen.append((i, c))
+    assert not unseen
