@@ -197,6 +197,7 @@ def test_io_error_then_a_plain_resume(where, tmp_path, tmp_path_factory):
 @pytest.mark.parametrize("command", ["tune", "train", "compare", "evolve"])
 def test_io_error_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
     points = write_points(command, tmp_path_factory)
+    failures = []
     for n in range(1, len(points) + 1):
         counts = {}
         for p in points[:n]:
@@ -207,7 +208,8 @@ def test_io_error_at_every_write_point(command, kind, tmp_path, tmp_path_factory
         try:
             inject(command, where, kind, folder, tmp_path_factory)
         except AssertionError as exc:
-            raise AssertionError(f"write {n} ({where}, {kind}): {exc}") from None
+            failures.append(f"write {n} ({where}, {kind}): {str(exc).splitlines()[0]}")
+    assert not failures, "\n".join(failures)
 
 
 # --- kills: a subprocess dies at the write point ---------------------------------------------------
@@ -266,6 +268,7 @@ def test_torn_record_then_a_plain_resume_keeps_every_record(tmp_path, tmp_path_f
 @pytest.mark.parametrize("command", ["tune", "compare", "evolve"])
 def test_kill_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
     points = write_points(command, tmp_path_factory)
+    failures = []
     for n in range(1, len(points) + 1):
         if kind == "torn" and points[n - 1] == "study.db":
             continue  # a torn SQLite transaction is a kill
@@ -278,7 +281,8 @@ def test_kill_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
         try:
             kill_at(command, where, kind, folder, tmp_path_factory)
         except AssertionError as exc:
-            raise AssertionError(f"write {n} ({where}, {kind}): {exc}") from None
+            failures.append(f"write {n} ({where}, {kind}): {str(exc).splitlines()[0]}")
+    assert not failures, "\n".join(failures)
 
 
 # --- the hook itself ------------------------------------------------------------------------------
