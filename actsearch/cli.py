@@ -551,6 +551,22 @@ def spaces_command() -> None:
     console.print(table)
 
 
+@app.command("check")
+@friendly_errors
+def check_command(
+    run_dir: Annotated[str, typer.Argument(help="A run folder written by tune, evolve, compare or fidelity.")],
+    repair: Annotated[bool, typer.Option("--repair", help="Do the repairs that lose nothing (a torn line, a missing study, stale trials).")] = False,
+) -> None:
+    """Check that every file of a run folder is whole and that they agree; exit 1 when something is damaged."""
+    from actsearch.check import check, render
+
+    result = check(run_dir, repair=repair)
+    for line in render(result):
+        console.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """The ``actsearch`` script. A bug outside any command (an import, a callback) still gets
     the last-resort line and exit code 1; inside a command ``friendly_errors`` handles it."""

@@ -131,11 +131,23 @@ class OptunaBackend:
         except ValueError as exc:  # e.g. an existing study with other directions
             raise ConfigError(f"cannot open study '{self.settings.study}' in {where}: {exc}") from None
         self._fail_stale(search)
-        if warm and not self.study.trials:
-            for point in warm[: self.settings.trials]:  # a waiting trial past --trials would never run
-                self.study.enqueue_trial(point, skip_if_exists=True)
+        self._enqueue_warm(search, warm)
         self.search = search
         self.started = time.monotonic()
+
+    def _enqueue_warm(self, search: Search, warm: list[dict[str, Any]]) -> None:
+        """Warm-start points come out first; those never tried (a resumed or rebuilt study) are
+        enqueued again, never more than the trials left (a waiting trial past --trials never runs)."""
+        from optuna.trial import TrialState
+
+        from actsearch.search.space import config_key
+
+        if not warm or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        tried = {config_key(r["activation_config"]) for r in search.records if r.get("role") == "search"}
+        todo = [p for p in warm if config_key(search.space.to_activation(search.space.active_values(p))) not in tried]
+        for point in todo[: self.remaining()]:
+            self.study.enqueue_trial(point, skip_if_exists=True)
 
     def _fail_stale(self, search: Search) -> None:
         """Trials left RUNNING by a killed process become FAIL, with a failed line in the log."""
