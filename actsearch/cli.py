@@ -27,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
 class VerbatimConsole(Console):
     """A Console that prints user text exactly as typed.
 

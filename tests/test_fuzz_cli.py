@@ -193,11 +193,11 @@ def test_error_console_prints_markup_and_emoji_verbatim(capsys):
 
 
 def test_export_pick_and_out_are_printed_verbatim(tmp_path):
-    folder = _run_folder(tmp_path, valid_snapshot(), (dump_yaml(None) and b""))
     import json
 
     relu = {**valid_record(role="baseline", acc=90.0), "activation_config": {"name": "relu"}}
-    (folder / "results.jsonl").write_text(json.dumps(valid_record()) + "\n" + json.dumps(relu) + "\n")
+    lines = json.dumps(valid_record()) + "\n" + json.dumps(relu) + "\n"
+    folder = _run_folder(tmp_path, valid_snapshot(), lines.encode())
     result = invoke(["export", str(folder), "--pick", "[/x]:smile:"])
     assert_clean(result, codes=(2,))
     assert "[/x]:smile:" in result.stderr

@@ -163,13 +163,18 @@ def _dataset(name, tr_x, tr_y, te_x, te_y, classes, scale, augment, source) -> D
 # --- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (an unpickling error's may hold several)."""
+    return " ".join(str(exc).split())
+
+
 def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     """Parse one gzip'd IDX file (big-endian header: magic 0x0000 08 nd, then nd uint32 sizes)."""
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path} is not a readable gzip file ({exc}); delete it and download "
+        raise DataError(f"{path} is not a readable gzip file ({_one_line(exc)}); delete it and download "
                         "it again") from None
     if len(raw) < 4:
         raise DataError(f"{path} is truncated (no IDX header); delete it and download it again")
@@ -264,7 +269,7 @@ def read_cifar_batch(path: Path, label_key: bytes, classes: int | None = None) -
         raise DataError(f"{path} is missing; put the extracted CIFAR folder there or pass "
                         "--data-dir") from None
     except Exception as exc:  # any unpickling failure means a damaged or foreign file
-        raise DataError(f"{path} is not a valid CIFAR batch ({type(exc).__name__}: {exc}); "
+        raise DataError(f"{path} is not a valid CIFAR batch ({type(exc).__name__}: {_one_line(exc)}); "
                         "delete the folder and download it again") from None
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise DataError(f"{path} has no {b'data'!r} and {label_key!r} entries; is it the right "
@@ -328,7 +333,7 @@ def _extract(archive: Path, root: Path, folder_name: str) -> None:
             with tarfile.open(archive, "r:gz") as tar:
                 _safe_extract(tar, Path(tmp))
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DataError(f"{archive} cannot be extracted ({exc}); delete it and download it "
+            raise DataError(f"{archive} cannot be extracted ({_one_line(exc)}); delete it and download it "
                             "again") from None
         extracted = Path(tmp) / folder_name
         if not extracted.is_dir():
