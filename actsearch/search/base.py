@@ -10,6 +10,7 @@ A backend only proposes points and hears their scores::
         def ask(self) -> list[Proposal]      # the next points to score; [] when it is finished
         def remaining(self) -> int | None    # how many proposals are left, if it knows
         def tell(self, proposal, record, value, cost) -> None
+        def abandon(self, proposals, exc) -> None   # a fault of the machine: these end failed
         def close(self) -> None
 
 ``Search.run`` owns everything else, once for every backend: the run folder and its lock, the
@@ -38,7 +39,7 @@ from actsearch.activations import describe
 from actsearch.choices import RANKS, unknown
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.results import append_result, read_results
-from actsearch.rundir import RunLock, new_run_dir, open_run, run_identity
+from actsearch.rundir import RunLock, io_errors, machine_fault, new_run_dir, open_run, run_identity
 from actsearch.search.objectives import Evaluator, Rungs, cost_value, parse_objectives, relu_equal
 from actsearch.search.space import SearchSpace, config_key, load_space
 from actsearch.training.config import TrainConfig
@@ -105,6 +106,7 @@ class Backend(Protocol):
     def ask(self) -> list[Proposal]: ...
     def remaining(self) -> int | None: ...
     def tell(self, proposal: Proposal, record: dict[str, Any], value: float | None, cost: float | None) -> None: ...
+    def abandon(self, proposals: list[Proposal], exc: BaseException) -> None: ...
     def close(self) -> None: ...
 
 
@@ -132,13 +134,17 @@ class Search:
         self.resumed = open_run(self.run_dir, backend.command, identity)
         self.snapshot_settings = identity  # what run.yaml holds: the analysis reads the run by it
         self.evaluator = Evaluator(self.job_config, self.objective)
+        self._costs: dict[str, float | None] = {}
+        self.reload()
+        self.rungs: Rungs | None = None
+
+    def reload(self) -> None:
+        """Read the log again (after a repair appended to it)."""
         self.records: list[dict[str, Any]] = read_results(self.run_dir)[0]
         self._scored: dict[tuple[str, int], dict[str, Any]] = {}
-        self._costs: dict[str, float | None] = {}
         for r in self.records:
             self._remember(r)
         self.next_trial = 1 + max((r["trial"] for r in self.records if r.get("role") == "search"), default=-1)
-        self.rungs: Rungs | None = None
 
     # --- what the folder holds ---------------------------------------------------------------
 
@@ -274,33 +280,45 @@ class Search:
                     slots.append(i)
             emit({"phase": "search", **counts, "total": total, "best": best,
                   "message": f"{len(jobs)} candidate(s)" if len(jobs) != 1 else "1 candidate"})
-            for i, rec in zip(slots, self.score_many(jobs, pool)):
-                records[i] = rec
-            for p, rec in zip(batch, records):
-                trial = p.trial if p.trial is not None else self.next_trial
-                self.next_trial = max(self.next_trial, trial + 1)
-                rec = self.record({k: v for k, v in rec.items() if k not in ("role", "trial", "point", "warm")},
-                                  role="search", trial=trial, point=p.point, warm=p.warm)
-                value = self.value([rec]) if rec["status"] == "ok" else None
-                cost = cost_value(rec, self.objective) if rec["status"] in ("ok", "infeasible") else None
-                if rec["status"] == "infeasible" and cost is None:
-                    cost = self.cost(rec["activation_config"])
-                self.backend.tell(p, rec, value, cost)
-                counts["done"] += 1
-                if rec["status"] in ("pruned", "infeasible"):
-                    counts[rec["status"]] += 1
-                if rec["status"] in ("failed", "diverged"):
-                    counts["failed"] += 1
-                    failures_in_row += 1
-                    first_failure = first_failure or rec.get("reason")
-                else:
-                    failures_in_row, first_failure = 0, None
-                if value is not None:
-                    best = value if best is None else max(best, value)
-                emit({"phase": "search", **counts, "total": total, "best": best, "trial": rec})
+            told = 0
+            try:
+                for i, rec in zip(slots, self.score_many(jobs, pool)):
+                    records[i] = rec
+                for p, rec in zip(batch, records):
+                    best = self._finish(p, rec, counts, best)
+                    told += 1
+                    failures_in_row, first_failure = ((0, None) if rec["status"] not in ("failed", "diverged") else
+                                                      (failures_in_row + 1, first_failure or rec.get("reason")))
+                    emit({"phase": "search", **counts, "total": total, "best": best, "trial": self.records[-1]})
+            except Exception as exc:
+                if machine_fault(exc) is None:
+                    raise
+                # Out of space, read-only, ...: the trials under way end failed (in the study and
+                # the log where the machine still lets us write), then one error line.
+                self.backend.abandon(batch[told:], exc)
+                with io_errors(self.run_dir):
+                    raise
             if failures_in_row >= self.settings.max_failures:
                 raise ActsearchError(f"{failures_in_row} candidates in a row failed, the first with: {first_failure}; "
                                      "fix the cause (see results.jsonl) and rerun to resume, or raise --max-failures")
+
+    def _finish(self, p: Proposal, rec: dict[str, Any], counts: dict[str, int], best: float | None) -> float | None:
+        """Log one proposal's record, tell the backend, count it; returns the best value so far."""
+        trial = p.trial if p.trial is not None else self.next_trial
+        self.next_trial = max(self.next_trial, trial + 1)
+        rec = self.record({k: v for k, v in rec.items() if k not in ("role", "trial", "point", "warm")},
+                          role="search", trial=trial, point=p.point, warm=p.warm)
+        value = self.value([rec]) if rec["status"] == "ok" else None
+        cost = cost_value(rec, self.objective) if rec["status"] in ("ok", "infeasible") else None
+        if rec["status"] == "infeasible" and cost is None:
+            cost = self.cost(rec["activation_config"])
+        self.backend.tell(p, rec, value, cost)
+        counts["done"] += 1
+        if rec["status"] in ("pruned", "infeasible"):
+            counts[rec["status"]] += 1
+        if rec["status"] in ("failed", "diverged"):
+            counts["failed"] += 1
+        return best if value is None else value if best is None else max(best, value)
 
     def ensure_baseline(self, seeds, emit: Progress, pool) -> None:
         """ReLU under the same settings on each seed, trained once per run and reused."""

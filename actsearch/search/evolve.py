@@ -339,6 +339,9 @@ class DeapBackend:
             del a.fitness.values, b.fitness.values
         self.pending, self.asked = offspring, False
 
+    def abandon(self, proposals: list[Proposal], exc: BaseException) -> None:
+        pass  # the generation resumes from the last checkpoint; its scored jobs are in the log
+
     def close(self) -> None:
         pass
 

@@ -150,19 +150,18 @@ class OptunaBackend:
             self.study.enqueue_trial(point, skip_if_exists=True)
 
     def _fail_stale(self, search: Search) -> None:
-        """Trials left RUNNING by a killed process become FAIL, with a failed line in the log."""
+        """Finish trials a killed process left RUNNING, then check the study against the log
+        (repairing the side that lost something, refusing two different searches)."""
         import optuna
-        from optuna.trial import TrialState
 
-        if not self.local:
-            if isinstance(self.study._storage, optuna.storages.RDBStorage):
-                optuna.storages.fail_stale_trials(self.study)  # heartbeats tell dead processes
-            return
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            self.study.tell(t.number, state=TrialState.FAIL)
-            search.record({"activation_config": t.user_attrs.get("activation", {"name": "relu"}), "seed": search.base.seed,
-                           "status": "failed", "reason": "the process running it was killed"},
-                          role="search", trial=t.number, point=dict(t.params))
+        from actsearch.check import fail_stale, reconcile
+
+        if self.local:
+            fail_stale(self.study, search.run_dir)
+            reconcile(search.run_dir, self.study)
+            search.reload()  # what the repairs appended
+        elif isinstance(self.study._storage, optuna.storages.RDBStorage):
+            optuna.storages.fail_stale_trials(self.study)  # heartbeats tell dead processes
 
     def _finished(self) -> int:
         from optuna.trial import TrialState
@@ -218,6 +217,14 @@ class OptunaBackend:
             self.study.tell(trial, [value, cost])
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+
+    def abandon(self, proposals: list[Proposal], exc: BaseException) -> None:
+        """The trials under way when the machine failed end FAIL in the study and the log (or,
+        where it cannot write now, on the next resume)."""
+        from actsearch.check import fail_trial
+
+        for p in proposals:
+            fail_trial(self.study, self.search.run_dir, p.trial, exc, seed=self.search.base.seed)
 
     def close(self) -> None:
         pass
