@@ -9,6 +9,7 @@ from actsearch.activations.family import (
     SmoothRefinedReLU,
 )
 from actsearch.activations.kernels import set_compile
+from actsearch.activations.swap import replace_activations
 from actsearch.activations.registry import (
     ACTIVATIONS,
     activation_config_from_file,
@@ -39,6 +40,7 @@ __all__ = [
     "build_activation",
     "describe",
     "load_activation",
+    "replace_activations",
     "scheduled",
     "set_compile",
     "set_progress",
