@@ -215,10 +215,10 @@ def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False
     if c.equals_relu:
         header.append("# = ReLU: this activation computes exactly ReLU; torch.nn.ReLU does the same at no extra cost")
     header += ["# parameters not listed take their defaults, which this shape ignores",
-               "# load: actsearch.replace_activations(model, 'this.yaml') (one module per layer) or "
-               "actsearch.load_activation('this.yaml')"]
+               f"# use: actsearch.replace_activations(model, '{out.name}') (a fresh module per layer), then "
+               "actsearch.set_progress(model, epoch / epochs) every epoch if a schedule is listed"]
     try:
-        out.write_text("\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False))
+        out.write_text("\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
     except OSError as exc:
         raise RunDirError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
     return doc

@@ -119,8 +119,8 @@ def knee_point(front: list[Candidate]) -> tuple[Candidate | None, str]:
     - every member between the ends lies below the chord (the front bends the other way:
       accuracy comes in one late jump, and an end is no knee).
 
-    An end of the front is never the knee, so the cheap end (often ReLU itself) is never picked
-    by this rule. Ties on the distance go to the better-supported member (more seeds, then a
+    An end of the front is never the knee, nor is a member that computes exactly ReLU, so this
+    rule never picks ReLU under another name. Ties on the distance go to the better-supported member (more seeds, then a
     narrower interval), then the cheaper one, and ``why`` names the members it was tied with.
     """
     distinct = {_point_key(c) for c in front}
@@ -136,10 +136,10 @@ def knee_point(front: list[Candidate]) -> tuple[Candidate | None, str]:
     def gain(c: Candidate) -> float:  # height above the chord from (0, 0) to (1, 1), scaled
         return round((c.diff - lo.diff) / d_span - (c.cost - lo.cost) / c_span, 9)
 
-    inner = [c for c in front if _point_key(c) not in ends and gain(c) >= 0]
+    inner = [c for c in front if _point_key(c) not in ends and gain(c) >= 0 and not c.equals_relu]
     if not inner:
         return None, ("no knee: every member between the cheapest and the most accurate lies below the "
-                      "line joining them (accuracy comes in one late jump)")
+                      "line joining them (accuracy comes in one late jump) or computes exactly ReLU")
     top = max(gain(c) for c in inner)
     tied = [c for c in inner if gain(c) == top]
     best = max(tied, key=lambda c: (*_support(c), -c.cost, -c.trial))
