@@ -47,15 +47,39 @@ def active_keys(config: dict[str, Any]) -> list[str]:
     return keys
 
 
+def same_function(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two configs build modules that compute the same values and gradients on [-4, 3],
+    in eval mode and in training mode under the same random seed."""
+    import torch
+
+    from actsearch.activations import build_activation
+
+    x = torch.linspace(-4, 3, 701, dtype=torch.float64)
+    results = []
+    for config in (a, b):
+        module = build_activation(config).double()
+        out = []
+        for mode in ("eval", "train"):
+            getattr(module, mode)()
+            xi = x.clone().requires_grad_(True)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                y = module(xi)
+            (g,) = torch.autograd.grad(y.sum(), xi)
+            out += [y.detach(), g]
+        results.append(out)
+    return all(torch.equal(u, v) for u, v in zip(*results))
+
+
 def active_config(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with only its active parameters: ``load_activation`` fills the rest with
-    defaults, which the chosen shape ignores, so the module is the same function. Falls back to
-    the full config if the short one would describe another activation."""
-    from actsearch.activations import describe, validate_config
+    defaults, which the chosen shape ignores, so the module is the same function (checked
+    numerically; the full config is kept if it were not)."""
+    from actsearch.activations import validate_config
 
     full = validate_config(config)
     short = {"name": full["name"], **{k: full[k] for k in active_keys(full)}}
-    return short if describe(short) == describe(full) else full
+    return short if short == full or same_function(short, full) else full
 
 
 def _num(v: float) -> str:
@@ -96,7 +120,7 @@ def formula(config: dict[str, Any]) -> str:
         text = f"[{text}] + eps*x*exp(-x^2/2), eps learnable per layer (starts at {_num(p['eps'])})"
     elif p["eps"] != 0:
         text = f"[{text}] + {_num(p['eps'])}*x*exp(-x^2/2)"
-    if p["sigma"] > 0 or p["sigma_end"] > 0:
+    if _noise_active(p):
         if p["sigma_schedule"] == "constant":
             sigma = _num(p["sigma"])
         else:
