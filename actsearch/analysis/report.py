@@ -207,27 +207,33 @@ def next_steps(analysis, run_dir=None) -> list[str]:
     return lines
 
 
+def print_table(console, table) -> None:
+    """Print a rich table: on a terminal wrapped to the window; elsewhere (a log file, a pipe)
+    with every row on one line however wide (up to 400 columns), no colour, no trailing spaces,
+    so a log keeps every number whole."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(width=100_000, force_terminal=False, no_color=True)
+    width = Measurement.get(wide, wide.options, table).maximum
+    out = Console(width=max(80, min(width, 400)), force_terminal=False, no_color=True)
+    with out.capture() as captured:
+        out.print(table)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 def print_report(console, analysis, run_dir=None) -> None:
     """The whole report of a search, in reading order: the verdict first, the front table, the
     pick and the next commands. On a terminal the table wraps to the window; elsewhere (a log
     file, a pipe) every row is kept on one line, however wide, so nothing is cut."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
     head = headline(analysis)
     if head:
         style = "bold green" if analysis.verdict is not None and analysis.verdict.beats else "bold yellow"
         console.print(head, style=style, highlight=False, markup=False, soft_wrap=True)
-    table = front_table(analysis)
-    if console.is_terminal:
-        console.print(table)
-    else:
-        wide = Console(file=console.file, width=100_000, force_terminal=False, no_color=True)
-        width = Measurement.get(wide, wide.options, table).maximum
-        out = Console(width=max(80, min(width, 400)), force_terminal=False, no_color=True)
-        with out.capture() as captured:
-            out.print(table)
-        console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    print_table(console, front_table(analysis))
     for line in next_steps(analysis, run_dir):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     try:
