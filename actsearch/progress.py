@@ -130,6 +130,7 @@ class _SearchLog:
         self.start = time.monotonic()
         self.phase: str | None = None
         self.phase_start = self.start
+        self.starts: dict[str, float] = {}
         self.last: dict[str, Any] = {}
         self.seen_search = False
         self.said_search = False  # the search's "n candidate(s)" line: once, then one line per trial
@@ -172,8 +173,8 @@ class _SearchLog:
             self.seen_search = True
             self.say("search: nothing left to do: the run folder already holds every trial asked for "
                      "(raise --trials or --generations to search further)")
-        if phase != self.phase:
-            self.phase, self.phase_start = phase, time.monotonic()
+        if phase != self.phase:  # a phase's ETA counts from its first event (racing interleaves baselines)
+            self.phase, self.phase_start = phase, self.starts.setdefault(phase, time.monotonic())
         if phase == "search":
             self.seen_search = True
         self.last = event
