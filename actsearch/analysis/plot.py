@@ -117,7 +117,7 @@ def front_figure(analysis: RunAnalysis):
                    label="knee", zorder=4)
     for c in scored:
         if c.record.get("warm"):  # the seed papers' default points, tried first
-            ax.annotate(describe(c.activation), (c.cost, c.val_by_seed[seed] - relu), fontsize=6, alpha=0.8,
+            ax.annotate(describe(c.activation) + (" = ReLU" if c.equals_relu else ""), (c.cost, c.val_by_seed[seed] - relu), fontsize=6, alpha=0.8,
                         xytext=(4, 4), textcoords="offset points")
     ax.axhline(0, color="grey", linestyle="--", linewidth=1, label="ReLU (Δ = 0)")
     ax.set_xlabel(f"{analysis.objective} ({COSTS[analysis.objective][1]})")
