@@ -30,6 +30,7 @@ from rich.progress import (
 
 STATUS_EVERY = float(os.environ.get("ACTSEARCH_STATUS_EVERY", 30))  # seconds between status lines in logs
 
+ORDER = {"loading": 0, "baseline": 1, "search": 2, "racing": 3, "holdout": 4}
 PHASES = {"loading": "loading data", "baseline": "ReLU baseline", "search": "search",
           "racing": "racing the front", "holdout": "held-out seeds"}
 
@@ -196,6 +197,7 @@ class _SearchBars:
     def __init__(self, progress: Progress):
         self.progress = progress
         self.tasks: dict[str, int] = {}
+        self.finished: set[str] = set()
         self.phase: str | None = None
         self.seen_search = False
 
@@ -205,7 +207,7 @@ class _SearchBars:
         if phase is None or phase not in self.tasks:
             return
         done = int(self.progress._tasks[self.tasks[phase]].completed)
-        self.progress.update(self.tasks[phase], total=done, completed=done)
+        self.progress.update(self.tasks[phase], total=done, completed=done, description=PHASES.get(phase, phase))
 
     def on_event(self, event: dict[str, Any]) -> None:
         phase = event["phase"]
@@ -215,12 +217,16 @@ class _SearchBars:
             self.seen_search = True
             self.progress.console.print("search: nothing left to do: the run folder already holds every trial "
                                         "asked for (raise --trials or --generations to search further)")
-        if phase != self.phase and self.phase is not None and phase != "done":
-            self._finish(self.phase)
         if phase == "done":
             if not event.get("interrupted"):
-                self._finish(self.phase)
+                for started in list(self.tasks):
+                    self._finish(started)
             return
+        # phases before this one are over; a baseline event during racing (a new ReLU seed) is not
+        for started in list(self.tasks):
+            if ORDER.get(started, 0) < ORDER.get(phase, 0) and started not in self.finished:
+                self._finish(started)
+                self.finished.add(started)
         self.phase = phase
         name = PHASES.get(phase, phase)
         total = event.get("total")
@@ -231,7 +237,7 @@ class _SearchBars:
             fields = f"{_counts(event)}  best val Δ ReLU {_best(event)}"
         else:
             fields = ""
-        message = event.get("message") if event.get("trial") is None else None
+        message = event.get("message") if event.get("trial") is None and phase != "search" else None
         description = name + (f": {message}" if message else "")
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(description, total=total, fields=fields)
