@@ -131,7 +131,7 @@ def front_table(analysis) -> Table:
                (f"test Δ ReLU ({test_n} img, {heldout} held-out seeds)", "right"),
                (f"test Δ GELU ({test_n} img, {heldout} held-out seeds)", "right"))
     for name, justify in columns:
-        table.add_column(name, justify=justify, min_width=24 if name == "activation" else None, overflow="fold")
+        table.add_column(name, justify=justify, overflow="fold")
     if analysis.objective != "activation_flops":
         table.add_column(analysis.objective, justify="right")
     for c, alike in collapsed_front(analysis):
