@@ -212,6 +212,8 @@ class _SearchBars:
     def on_event(self, event: dict[str, Any]) -> None:
         phase = event["phase"]
         if phase == "search":
+            if not self.seen_search and event.get("total") == 0 and event.get("message"):
+                self.progress.console.print(f"search: {event['message']}", highlight=False, markup=False)
             self.seen_search = True
         if phase in ("racing", "holdout", "done") and not self.seen_search:
             self.seen_search = True
