@@ -393,3 +393,27 @@ def test_resumed_run_with_nothing_left_says_so():
     log.on_event({"phase": "racing", "done": 1, "total": 1})
     log.on_event({"phase": "done", "done": 0, "total": 0, "interrupted": False})
     assert lines[0].startswith("search: nothing left to do")
+
+
+def test_terminal_bars_name_the_phase_and_end_at_their_total():
+    import io
+
+    from actsearch import progress
+
+    con = Console(file=io.StringIO(), force_terminal=True, width=150)
+    with progress.search(con, "trial") as (on_event, _):
+        bars = on_event.__self__
+        on_event({"phase": "baseline", "done": 0, "total": 3, "message": "ReLU on seed(s) [0, 1, 2]"})
+        on_event({"phase": "baseline", "done": 3, "total": 3})
+        on_event({"phase": "search", "done": 12, "total": 5, "failed": 1, "pruned": 2, "best": 1.5,
+                  "trial": {"trial": 11}})  # a resumed run past its old total: never 12/5
+        on_event({"phase": "racing", "done": 0, "total": 5, "message": "seed 1: 2 candidate(s) still racing"})
+        on_event({"phase": "baseline", "done": 0, "total": 1, "message": "ReLU on seed(s) [3]"})
+        racing = bars.progress._tasks[bars.tasks["racing"]]
+        assert racing.total == 5  # a new ReLU seed during racing does not end the racing bar
+        on_event({"phase": "racing", "done": 2, "total": 5})  # every member decided after 2 seeds
+        on_event({"phase": "done", "done": 0, "total": 0, "interrupted": False})
+        tasks = {name: bars.progress._tasks[i] for name, i in bars.tasks.items()}
+    assert all(t.completed == t.total for t in tasks.values())
+    assert tasks["search"].total == 12 and "1 failed, 2 pruned" in tasks["search"].fields["fields"]
+    assert tasks["racing"].description == "racing the front"
