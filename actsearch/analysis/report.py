@@ -64,6 +64,10 @@ def _cost_cell(c) -> str:
     return f"{parts['activation_flops']:,} ({parts['times_relu']:.2g}x ReLU{share})"
 
 
+def _cost_cell_compact(c) -> str:
+    return _cost_cell(c).replace(" (", "\n(", 1)
+
+
 def _noisy(p) -> bool:
     """Whether a paired difference is smaller than its seed-to-seed spread (the sd of the paired
     differences): within the noise, whatever its p-value says about the mean."""
@@ -73,7 +77,7 @@ def _noisy(p) -> bool:
     return abs(p.mean) < sd
 
 
-def _paired_cell(p, adjusted: float | None = None) -> str:
+def _paired_cell(p, adjusted: float | None = None, sep: str = " ") -> str:
     """``+1.42 [+0.31, +2.50] p 0.004 signed-rank``: a mean paired difference, its 95% interval
     and the p-value of the test valid for the data (Holm-adjusted where given); ``~`` marks a
     difference smaller than its seed-to-seed spread."""
@@ -83,7 +87,7 @@ def _paired_cell(p, adjusted: float | None = None) -> str:
     if p.ci is None or p.p is None:
         return f"{p.mean:+.2f}{mark} ({p.n} seed{'s' if p.n > 1 else ''})"
     value = adjusted if adjusted is not None else p.p
-    return f"{p.mean:+.2f}{mark} [{p.ci[0]:+.2f}, {p.ci[1]:+.2f}] {stats_p(value)} {p.test}"
+    return f"{p.mean:+.2f}{mark}{sep}[{p.ci[0]:+.2f}, {p.ci[1]:+.2f}]{sep}{stats_p(value)} {p.test}"
 
 
 def stats_p(p: float) -> str:
@@ -111,11 +115,12 @@ def _number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def front_table(analysis) -> Table:
+def front_table(analysis, compact: bool = False) -> Table:
     """The front sorted by cost, knee marked, one statistic per column, each named with its split
     and image count: validation accuracy (what was chosen on) and its paired difference from
     ReLU; the cost beside ReLU's and the model's; on the held-out seeds, the test-split
-    differences from ReLU and GELU with intervals and p-values."""
+    differences from ReLU and GELU with intervals and p-values. ``compact`` (a terminal): each
+    p-value on its own line in the cell, so the columns stay narrow."""
     from actsearch.search.objectives import COSTS
 
     s = analysis.settings
@@ -125,15 +130,17 @@ def front_table(analysis) -> Table:
     title = "Racing survivors" if analysis.raced else "Pareto front (search seed only)"
     table = Table(title=f"{title}: validation accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}",
                   title_justify="left", caption_justify="left")
+    nl = "\n" if compact else " "
     columns = (("", "left"), ("trial", "right"), ("activation", "left"),
-               (f"val acc % ({val_n} img), mean ± sd (seeds)", "right"),
-               (f"val Δ ReLU ({val_n} img)", "right"), ("act FLOPs / sample (inference)", "right"),
-               (f"test Δ ReLU ({test_n} img, {heldout} held-out seeds)", "right"),
-               (f"test Δ GELU ({test_n} img, {heldout} held-out seeds)", "right"))
+               (f"val acc %{nl}({val_n} img){nl}mean ± sd (seeds)", "right"),
+               (f"val Δ ReLU{nl}({val_n} img)", "right"), (f"act FLOPs / sample{nl}(inference)", "right"),
+               (f"test Δ ReLU{nl}({test_n} img,{nl}{heldout} held-out seeds)", "right"),
+               (f"test Δ GELU{nl}({test_n} img,{nl}{heldout} held-out seeds)", "right"))
     for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     if analysis.objective != "activation_flops":
         table.add_column(analysis.objective, justify="right")
+    sep = "\n" if compact else " "
     for c, alike in collapsed_front(analysis):
         label = c.label + (" = ReLU" if c.equals_relu else "")
         trial = str(c.trial)
@@ -143,9 +150,10 @@ def front_table(analysis) -> Table:
         same = "0 (same function)"
         row = ["knee" if c is analysis.knee else "", trial, label,
                f"{c.acc_mean:.2f} ± {c.acc_std:.2f} ({c.seeds})",
-               same if c.equals_relu else _paired_cell(c.val_diff), _cost_cell(c),
-               same if c.equals_relu and c.vs_relu is not None else _paired_cell(c.vs_relu, c.p_adjusted),
-               _paired_cell(c.vs_gelu)]
+               same if c.equals_relu else _paired_cell(c.val_diff, sep=sep),
+               _cost_cell_compact(c) if compact else _cost_cell(c),
+               same if c.equals_relu and c.vs_relu is not None else _paired_cell(c.vs_relu, c.p_adjusted, sep),
+               _paired_cell(c.vs_gelu, sep=sep)]
         if analysis.objective != "activation_flops":
             row.append(f"{c.cost:.4g}")
         table.add_row(*row, style="bold green" if c is analysis.knee else None)
@@ -234,7 +242,7 @@ def print_report(console, analysis, run_dir=None) -> None:
     if head:
         style = "bold green" if analysis.verdict is not None and analysis.verdict.beats else "bold yellow"
         console.print(head, style=style, highlight=False, markup=False, soft_wrap=True)
-    print_table(console, front_table(analysis))
+    print_table(console, front_table(analysis, compact=console.is_terminal))
     for line in next_steps(analysis, run_dir):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     try:
