@@ -15,6 +15,7 @@ _LAZY = {  # name: module that defines it
     "build_activation": "actsearch.activations",
     "load_activation": "actsearch.activations",
     "set_progress": "actsearch.activations",
+    "replace_activations": "actsearch.activations",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -338,14 +338,9 @@ def with_search_options(command: Callable) -> Callable:
 
 
 def _finish_search(search, analysis) -> None:
-    from actsearch.analysis.report import front_table, verdict_line
+    from actsearch.analysis.report import print_report
 
-    console.print(front_table(analysis))
-    line = verdict_line(analysis)
-    if line:
-        console.print(line, highlight=False)
-    console.print(f"run folder: {search.run_dir}  (next: actsearch report / export / plot {search.run_dir})",
-                  highlight=False)
+    print_report(console, analysis, search.run_dir)
 
 
 @app.command("tune")
@@ -430,6 +425,7 @@ def compare_command(
     Example: actsearch compare --task digits --activations relu,gelu,sr_relu --seeds 6
     """
     from actsearch.analysis.compare import compare, plan, summary, table
+    from actsearch.analysis.report import print_table
     from actsearch.training.trainer import get_dataset
 
     entries, model_list = plan(base, preset, activations, config, models)
@@ -437,7 +433,7 @@ def compare_command(
         get_dataset(task, base.data_dir)
     with progress.steps(console) as on_step:
         folder, rows = compare(base, model_list, entries, seeds, run_dir, on_step)
-    console.print(table(rows, f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}", target))
+    print_table(console, table(rows, f"{task}: {len(entries)} activations x {seeds} seed(s) - {folder}", target))
     for line in summary(rows):
         console.print(line, markup=False, highlight=False)
     console.print(f"written: {folder / 'results.jsonl'}, {folder / 'comparison.md'}", markup=False, highlight=False)
@@ -509,13 +505,10 @@ def plot_command(
 def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
     """Print the Pareto front of a run: knee, hypervolume, trial counts, accuracy against ReLU."""
     from actsearch.analysis.front import analyse
-    from actsearch.analysis.report import front_table, verdict_line
+    from actsearch.analysis.report import print_report
 
     analysis = analyse(run_dir)
-    console.print(front_table(analysis))
-    line = verdict_line(analysis)
-    if line:
-        console.print(line, highlight=False, markup=False)
+    print_report(console, analysis)
     if analysis.skipped_lines:
         err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
                           f"results.jsonl: {analysis.skipped_lines[:5]}")
@@ -525,17 +518,22 @@ def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written
 @friendly_errors
 def export_command(
     run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")],
-    pick: Annotated[str, typer.Option(help="knee, best-accuracy, min-cost or trial:N.")] = "knee",
+    pick: Annotated[Optional[str], typer.Option(metavar="knee|best-accuracy|min-cost|trial:N", help="Which candidate \\[default: knee when the held-out seeds show a gain over ReLU; otherwise required].")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="YAML file to write.")] = "best.yaml",
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
 ) -> None:
-    """Write the chosen activation as YAML that actsearch.load_activation() rebuilds."""
+    """Write the chosen activation as YAML that actsearch.load_activation() rebuilds.
+
+    Example: actsearch export runs/quick --pick knee --out best.yaml
+    """
+    from actsearch.activations import describe
     from actsearch.analysis.export import export
     from actsearch.analysis.front import analyse
 
-    doc = export(analyse(run_dir), pick, out, force=force)
-    console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {doc['activation']} ({doc['provenance']['why']})",
-                  highlight=False, markup=False)
+    doc = export(analyse(run_dir), pick or "knee", out, force=force, explicit=pick is not None)
+    label = describe(doc["activation"]) + (" = ReLU" if doc.get("equals_relu") else "")
+    console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {label} ({doc['provenance']['why']})",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("spaces")

@@ -38,7 +38,7 @@ def test_pareto_front(points, front):
     ([(0, 0.0, 1), (1, 1.0, 10)], None),  # two: the old rule picked the cheap end (ReLU) by tie
     ([(0, 0.0, 1), (1, 0.0, 1), (2, 1.0, 10)], None),  # duplicates are one point
     ([(0, 0.0, 1), (1, 0.9, 2), (2, 1.0, 10)], 1),  # the elbow
-    ([(0, 0.0, 1), (1, 0.1, 9), (2, 1.0, 10)], 0),  # no elbow above the chord: the cheap end
+    ([(0, 0.0, 1), (1, 0.1, 9), (2, 1.0, 10)], None),  # the middle lies below the chord: no knee (not the cheap end)
 ])
 def test_knee_needs_three_distinct_points(points, knee):
     got, why = knee_point(pareto_front([cand(*p) for p in points]))

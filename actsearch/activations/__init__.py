@@ -10,6 +10,7 @@ from actsearch.activations.family import (
 )
 from actsearch.activations.kernels import set_compile
 from actsearch.activations.latency import relative_latency
+from actsearch.activations.swap import replace_activations
 from actsearch.activations.registry import (
     ACTIVATIONS,
     activation_config_from_file,
@@ -41,6 +42,7 @@ __all__ = [
     "describe",
     "load_activation",
     "relative_latency",
+    "replace_activations",
     "scheduled",
     "set_compile",
     "set_progress",

@@ -97,7 +97,7 @@ class BoundedNegative(Activation):
     @classmethod
     def op_count(cls, config: dict[str, Any], training: bool = False) -> OpCount:
         p = cls.family_point(config)
-        noisy = p["sigma"] > 0 or p["sigma_end"] > 0
+        noisy = p["sigma"] > 0 or (p["sigma_end"] > 0 and p["sigma_schedule"] != "constant")
         ops = BASE_OPS[p["shape"]]
         if p["eps_learnable"] or p["eps"] != 0:
             ops = ops + CORRECTION_OPS
@@ -111,7 +111,7 @@ class BoundedNegative(Activation):
         if cls is not BoundedNegative:
             return super().label(config)
         keys = list(SHAPE_KNOBS[config["shape"]])
-        if config["sigma"] > 0 or config["sigma_end"] > 0:
+        if config["sigma"] > 0 or (config["sigma_end"] > 0 and config["sigma_schedule"] != "constant"):
             keys.append("sigma")
             if config["sigma_schedule"] != "constant":
                 keys += ["sigma_schedule", "sigma_end"]
@@ -134,7 +134,9 @@ class BoundedNegative(Activation):
         self.sigma_t = sigma
         # A Python bool, not sigma_t: under a user's torch.compile a float attribute that the
         # schedule changes every epoch would be a guard that fails, and a recompile, per epoch.
-        self._noisy = sigma > 0.0 or sigma_end > 0.0
+        self._noisy = sigma > 0.0 or (sigma_end > 0.0 and sigma_schedule != "constant")
+        # a schedule that set_progress never advanced warns once (actsearch.activations.swap)
+        self._actsearch_advanced = sigma_schedule == "constant"
         self.register_buffer("_sigma", torch.tensor(sigma, dtype=torch.float64), persistent=False)
         self._compile: bool | None = None
         self.use_eps = eps_learnable or eps != 0.0
@@ -146,6 +148,7 @@ class BoundedNegative(Activation):
     def set_progress(self, progress: float) -> None:
         self.sigma_t = scheduled(self.sigma_start, self.sigma_end, self.sigma_schedule, progress)
         self._sigma.fill_(self.sigma_t)
+        self._actsearch_advanced = True
 
     def set_compile(self, enabled: bool | None) -> None:
         """Run this module's fused compiled kernels always (True), never (False), or, by
@@ -159,6 +162,10 @@ class BoundedNegative(Activation):
         return self._compile
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and not self._actsearch_advanced and not torch.compiler.is_compiling():
+            from actsearch.activations.swap import check_schedule  # swap imports this module
+
+            check_schedule(self)
         if torch.compiler.is_compiling():
             use_noise = self.training and self._noisy
         else:  # eagerly, skip the draw once a schedule has annealed sigma to 0

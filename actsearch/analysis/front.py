@@ -92,25 +92,63 @@ def pareto_front(points: list[Candidate]) -> list[Candidate]:
     return sorted(front, key=lambda c: (c.cost, -c.diff, -c.seeds, c.trial))
 
 
+def _point_key(c: Candidate) -> tuple[float, float]:
+    """A front point as the report prints it (difference to 2 decimals, cost to 4 significant
+    digits): points that print the same are one point for the knee."""
+    return round(c.diff, 2), float(f"{c.cost:.4g}")
+
+
+def _support(c: Candidate) -> tuple[int, float]:
+    """How well a candidate's difference is supported: more seeds, then a narrower spread."""
+    p = c.val_diff
+    width = (p.ci[1] - p.ci[0]) if (p is not None and p.ci is not None) else float("inf")
+    return c.seeds, -width
+
+
 def knee_point(front: list[Candidate]) -> tuple[Candidate | None, str]:
-    """(knee, why). The knee is the member farthest below the straight line joining the front's
-    two ends, after scaling both objectives to [0, 1] over the front: where a step in cost buys
-    the most accuracy. It needs three distinct points; ties go to more seeds, then lower cost."""
-    distinct = {(c.diff, c.cost) for c in front}
+    """(knee, why), defined on any front.
+
+    Rule (Kneedle, Satopaa et al. 2011, on a two-objective front): scale difference from ReLU
+    and cost to [0, 1] over the front, draw the chord from the cheapest member to the costliest
+    (the most accurate), and take the member between them farthest above that chord (on it, for
+    a straight front): where a step in cost buys the most accuracy. Points that print the same (difference to 2 decimals, cost to 4
+    digits) count as one. There is no knee when
+
+    - the front has fewer than 3 distinct points (a chord needs two ends and a knee lies between
+      them), or
+    - every member between the ends lies below the chord (the front bends the other way:
+      accuracy comes in one late jump, and an end is no knee).
+
+    An end of the front is never the knee, nor is a member that computes exactly ReLU, so this
+    rule never picks ReLU under another name. Ties on the distance go to the better-supported member (more seeds, then a
+    narrower interval), then the cheaper one, and ``why`` names the members it was tied with.
+    """
+    distinct = {_point_key(c) for c in front}
     if len(distinct) < 3:
-        return None, (f"no knee: the front has {len(distinct)} distinct point(s); a knee needs 3 "
-                      "(pick best-accuracy, min-cost or trial:N)")
-    lo, hi = front[0], front[-1]  # cheapest, costliest (= most accurate on a front)
+        return None, (f"no knee: the front has {len(distinct)} distinct point(s), a knee needs 3 "
+                      "(two ends and one between)")
+    ordered = sorted(front, key=lambda c: (c.cost, c.diff))
+    lo, hi = ordered[0], ordered[-1]  # cheapest, costliest (= most accurate on a front)
     d_span = (hi.diff - lo.diff) or 1.0
     c_span = (hi.cost - lo.cost) or 1.0
+    ends = {_point_key(lo), _point_key(hi)}
 
-    def gain(c: Candidate) -> float:
-        # distance above the chord from (0, 0) to (1, 1) in scaled (cost, accuracy)
-        x, y = (c.cost - lo.cost) / c_span, (c.diff - lo.diff) / d_span
-        return y - x
+    def gain(c: Candidate) -> float:  # height above the chord from (0, 0) to (1, 1), scaled
+        return round((c.diff - lo.diff) / d_span - (c.cost - lo.cost) / c_span, 9)
 
-    best = max(front, key=lambda c: (round(gain(c), 12), c.seeds, -c.cost))
-    return best, "knee: the largest accuracy gain per unit of cost along the front"
+    inner = [c for c in front if _point_key(c) not in ends and gain(c) >= 0 and not c.equals_relu]
+    if not inner:
+        return None, ("no knee: every member between the cheapest and the most accurate lies below the "
+                      "line joining them (accuracy comes in one late jump) or computes exactly ReLU")
+    top = max(gain(c) for c in inner)
+    tied = [c for c in inner if gain(c) == top]
+    best = max(tied, key=lambda c: (*_support(c), -c.cost, -c.trial))
+    why = f"knee: trial {best.trial}, the largest accuracy gain per unit of cost along the front"
+    others = [c for c in tied if c is not best]
+    if others:
+        why += (f" (tied with trial(s) {', '.join(str(c.trial) for c in others)}; taken for "
+                f"{best.seeds} seed(s), then the narrower interval, then the lower cost)")
+    return best, why
 
 
 def hypervolume(front: list[Candidate], reference: tuple[float, float]) -> float:
@@ -316,8 +354,20 @@ def _holdout(records: list[dict[str, Any]], name: str) -> dict[int, float]:
 def pick(analysis: RunAnalysis, how: str) -> tuple[Candidate, str]:
     """(candidate, why) for knee | best-accuracy | min-cost | trial:N.
 
-    When the held-out seeds show no member beating ReLU, or the front has no knee, ``knee``
-    falls back to the cheapest member not significantly worse than the most accurate one."""
+    - ``trial:N``: that trial's candidate, whatever it is (``why`` says when it is ReLU).
+    - ``best-accuracy``: the front member with the highest mean validation difference from ReLU
+      (ties: more seeds, then the lower cost).
+    - ``min-cost``: the cheapest front member that is not ReLU itself (ReLU only when every
+      member computes exactly ReLU).
+    - ``knee``:
+      1. when the held-out seeds show members beating ReLU (the verdict's winners): the knee if
+         it is one of them, else the cheapest winner;
+      2. else, with no verdict to contradict it (``--holdout 0``), the knee of the front
+         (``knee_point``);
+      3. else (no knee, or the verdict says no member beats ReLU): the cheapest member not
+         significantly worse than the most accurate on their common validation seeds.
+      Never a member that computes exactly ReLU while another one exists.
+    """
     front = analysis.front
     if how.startswith("trial:"):
         try:
@@ -327,26 +377,47 @@ def pick(analysis: RunAnalysis, how: str) -> tuple[Candidate, str]:
         match = [c for c in analysis.candidates if number in c.trials]
         if not match:
             raise ConfigError(f"--pick {how}: no trial {number} in {analysis.run_dir}; see `actsearch report`")
-        return match[0], f"trial {number} as asked"
+        same = " (= ReLU: it computes exactly ReLU)" if match[0].equals_relu else ""
+        return match[0], f"trial {number} as asked{same}"
     if how not in ("knee", "best-accuracy", "min-cost"):
         raise ConfigError(f"--pick {how!r}: choose knee, best-accuracy, min-cost or trial:N")
     if not front:
         raise RunDirError(f"{analysis.run_dir} has no completed trial yet; run the search first")
-    best = max(front, key=lambda c: (c.diff, c.seeds, -c.cost))
+    best = max(front, key=lambda c: (c.diff, c.seeds, -c.cost, -c.trial))
+    not_relu = [c for c in front if not c.equals_relu]
     if how == "best-accuracy":
-        return best, "the highest mean validation difference from ReLU on the front"
+        same = " (= ReLU: no member is more accurate than ReLU)" if best.equals_relu else ""
+        return best, f"the highest mean validation difference from ReLU on the front{same}"
     if how == "min-cost":
-        return min(front, key=lambda c: (c.cost, -c.diff)), "the cheapest member of the front"
-    no_gain = analysis.verdict is not None and not analysis.verdict.winners
-    if analysis.knee is not None and not no_gain:
+        if not not_relu:
+            return front[0], "every member of the front computes exactly ReLU (= ReLU)"
+        cheapest = min(not_relu, key=lambda c: (c.cost, -c.diff, c.trial))
+        skipped = " (ReLU itself left out)" if len(not_relu) < len(front) else ""
+        return cheapest, f"the cheapest member of the front{skipped}"
+    if not not_relu:
+        return best, "every member of the front computes exactly ReLU (= ReLU)"
+    verdict = analysis.verdict
+    if verdict is not None and verdict.winners:
+        winners = [c for c in front if f"trial {c.trial}" in verdict.winners]
+        if analysis.knee is not None and analysis.knee in winners:
+            return analysis.knee, analysis.knee_reason + "; it beats ReLU on the held-out seeds"
+        if winners:
+            chosen = min(winners, key=lambda c: (c.cost, -c.diff))
+            lead = ("the knee is not shown to beat ReLU" if analysis.knee is not None
+                    else analysis.knee_reason)
+            return chosen, f"{lead}; took the cheapest member that beats ReLU on the held-out seeds"
+    no_gain = verdict is not None and not verdict.winners
+    if analysis.knee is not None and not no_gain and not analysis.knee.equals_relu:
         return analysis.knee, analysis.knee_reason
-    for c in front:  # by cost
+    why = "no member beats ReLU on the held-out seeds" if no_gain else analysis.knee_reason
+    if best.equals_relu:  # nothing beats ReLU on validation either: the most accurate of the others
+        best = max(not_relu, key=lambda c: (c.diff, c.seeds, -c.cost, -c.trial))
+    for c in not_relu:  # by cost
         common = sorted(set(c.val_by_seed) & set(best.val_by_seed))
         diffs = [c.val_by_seed[s] - best.val_by_seed[s] for s in common]
         if c is best or stats.race_decision(diffs, ALPHA) != "worse":
-            why = "no member beats ReLU on the held-out seeds" if no_gain else analysis.knee_reason
             return c, f"{why}; took the cheapest member not significantly worse than the most accurate"
-    return best, analysis.knee_reason
+    return best, why
 
 
 __all__ = ["Candidate", "RunAnalysis", "analyse", "hypervolume", "knee_point", "pareto_front", "pick",

@@ -13,13 +13,14 @@ def train_summary(result: TrainResult) -> Table:
     table = Table(title=f"{describe(c['activation'])} on {c['task']} ({c['model']}, budget {c['budget']}, seed {c['seed']})")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
+    test = f"{c['test_subset']:,}" if c.get("test_subset") else "all"
     rows = [
         ("status", result.status + (f" ({result.reason})" if result.reason else "")),
-        ("test accuracy", f"{result.test_acc:.2f}%"),
+        (f"test accuracy ({test} images)", f"{result.test_acc:.2f}%"),
         ("test loss", "-" if result.test_loss is None else f"{result.test_loss:.4f}"),
-        ("accuracy per epoch", " ".join(f"{a:.1f}" for a in result.curve)),
-        (f"epochs to {c['target']:g}%", "-" if result.epoch_to_target is None else str(result.epoch_to_target)),
-        ("dead-neuron ratio", "-" if result.dead_ratio is None else f"{result.dead_ratio:.4f}"),
+        ("test accuracy per epoch", " ".join(f"{a:.1f}" for a in result.curve)),
+        (f"epochs to {c['target']:g}% (test)", "-" if result.epoch_to_target is None else str(result.epoch_to_target)),
+        ("dead ratio (hidden units, eval mode)", "-" if result.dead_ratio is None else f"{result.dead_ratio:.4f}"),
         ("model FLOPs / sample", f"{result.model_flops:,}"),
         ("activation FLOPs / sample", f"{result.activation_flops:,} (training {result.activation_flops_train:,})"),
         ("parameters", f"{result.params:,}"),
@@ -30,52 +31,146 @@ def train_summary(result: TrainResult) -> Table:
     return table
 
 
-def _paired_cell(p, adjusted: float | None = None) -> str:
+CAUTION = "~"  # beside a difference smaller than its seed-to-seed spread
+
+
+def split_sizes(analysis) -> tuple[str, str]:
+    """(validation, test) image counts of the run's proxy jobs, as text."""
+    t = analysis.settings.get("train", {})
+    val, test = t.get("val_subset"), t.get("test_subset")
+    return (f"{val:,}" if val else "?"), (f"{test:,}" if test else "all")
+
+
+def cost_parts(record: dict, config: dict) -> dict | None:
+    """A candidate's activation FLOPs per sample (inference) beside ReLU's on the same model and
+    as a share of the model's FLOPs: {activation_flops, relu_activation_flops, times_relu,
+    model_share}, or None when the record has no counts."""
+    from actsearch.cost import activation_cost
+
+    act, flops = record.get("activation_flops"), record.get("flops")
+    per_element = activation_cost(config).flops
+    if not act or not per_element:
+        return None
+    relu = act / per_element * activation_cost("relu").flops
+    return {"activation_flops": act, "relu_activation_flops": relu, "times_relu": act / relu,
+            "model_share": act / flops if flops else None}
+
+
+def _cost_cell(c) -> str:
+    parts = cost_parts(c.record, c.activation)
+    if parts is None:
+        return "-"
+    share = "" if parts["model_share"] is None else f", {100 * parts['model_share']:.2g}% of model"
+    return f"{parts['activation_flops']:,} ({parts['times_relu']:.2g}x ReLU{share})"
+
+
+def _cost_cell_compact(c) -> str:
+    return _cost_cell(c).replace(" (", "\n(", 1)
+
+
+def _noisy(p) -> bool:
+    """Whether a paired difference is smaller than its seed-to-seed spread (the sd of the paired
+    differences): within the noise, whatever its p-value says about the mean."""
+    if p is None or p.mean is None or p.se is None or p.n < 2:
+        return False
+    sd = p.se * p.n ** 0.5
+    return abs(p.mean) < sd
+
+
+def _paired_cell(p, adjusted: float | None = None, sep: str = " ") -> str:
     """``+1.42 [+0.31, +2.50] p 0.004 signed-rank``: a mean paired difference, its 95% interval
-    and the p-value of the test valid for the data (Holm-adjusted where given)."""
+    and the p-value of the test valid for the data (Holm-adjusted where given); ``~`` marks a
+    difference smaller than its seed-to-seed spread."""
     if p is None or not p.n or p.mean is None:
         return "-"
+    mark = f" {CAUTION}" if _noisy(p) else ""
     if p.ci is None or p.p is None:
-        return f"{p.mean:+.2f} ({p.n} seed{'s' if p.n > 1 else ''})"
+        return f"{p.mean:+.2f}{mark} ({p.n} seed{'s' if p.n > 1 else ''})"
     value = adjusted if adjusted is not None else p.p
-    return f"{p.mean:+.2f} [{p.ci[0]:+.2f}, {p.ci[1]:+.2f}] p {value:.2g} {p.test}"
+    return f"{p.mean:+.2f}{mark}{sep}[{p.ci[0]:+.2f}, {p.ci[1]:+.2f}]{sep}{stats_p(value)} {p.test}"
 
 
-def front_table(analysis) -> Table:
-    """The front sorted by cost, knee marked: validation accuracy (what was chosen on) and, on
-    the held-out seeds, the test-split differences from ReLU and GELU with intervals and p-values."""
+def stats_p(p: float) -> str:
+    """One p-value format everywhere: ``p 0.018``, ``p < 0.001``."""
+    return "p < 0.001" if p < 0.001 else f"p {p:.2g}"
+
+
+def collapsed_front(analysis) -> list[tuple[object, list]]:
+    """The front as (representative, alike) rows: members whose values print the same (validation
+    accuracy, its difference from ReLU, cost) share one row. The representative is the knee when
+    it is among them, else the member with the most seeds, then the lowest trial number."""
+    groups: dict[tuple, list] = {}
+    for c in analysis.front:
+        key = (f"{c.acc_mean:.2f}", f"{c.acc_std:.2f}", f"{c.diff:.2f}", f"{c.cost:.4g}", c.equals_relu)
+        groups.setdefault(key, []).append(c)
+    rows = []
+    for members in groups.values():
+        rep = next((c for c in members if c is analysis.knee),
+                   max(members, key=lambda c: (c.seeds, -c.trial)))
+        rows.append((rep, [c for c in members if c is not rep]))
+    return rows
+
+
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def front_table(analysis, compact: bool = False) -> Table:
+    """The front sorted by cost, knee marked, one statistic per column, each named with its split
+    and image count: validation accuracy (what was chosen on) and its paired difference from
+    ReLU; the cost beside ReLU's and the model's; on the held-out seeds, the test-split
+    differences from ReLU and GELU with intervals and p-values. ``compact`` (a terminal): each
+    p-value on its own line in the cell, so the columns stay narrow."""
     from actsearch.search.objectives import COSTS
 
     s = analysis.settings
     unit = COSTS[analysis.objective][1]
-    title = "Racing survivors" if analysis.raced else "Pareto front (one seed each)"
-    table = Table(title=f"{title}: validation accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}")
-    for name, justify in (("", "left"), ("trial", "right"), ("activation", "left"), ("val acc % (seeds)", "right"),
-                          ("val Δ ReLU", "right"), ("act FLOPs", "right"), ("test Δ ReLU, held-out", "right"),
-                          ("test Δ GELU, held-out", "right")):
-        table.add_column(name, justify=justify, min_width=24 if name == "activation" else None, overflow="fold")
+    val_n, test_n = split_sizes(analysis)
+    heldout = max((len(c.holdout) for c in analysis.front), default=0)
+    title = "Racing survivors" if analysis.raced else "Pareto front (search seed only)"
+    table = Table(title=f"{title}: validation accuracy vs {analysis.objective} ({unit}) - {analysis.run_dir}",
+                  title_justify="left", caption_justify="left")
+    nl = "\n" if compact else " "
+    columns = (("", "left"), ("trial", "right"), ("activation", "left"),
+               (f"val acc %{nl}({val_n} img){nl}mean ± sd (seeds)", "right"),
+               (f"val Δ ReLU{nl}({val_n} img)", "right"), (f"act FLOPs / sample{nl}(inference)", "right"),
+               (f"test Δ ReLU{nl}({test_n} img,{nl}{heldout} held-out seeds)", "right"),
+               (f"test Δ GELU{nl}({test_n} img,{nl}{heldout} held-out seeds)", "right"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify, overflow="fold")
     if analysis.objective != "activation_flops":
         table.add_column(analysis.objective, justify="right")
-    for c in analysis.front:
-        r = c.record
-        label = c.label + (" (= ReLU)" if c.equals_relu else "")
-        row = ["knee" if c is analysis.knee else "", str(c.trial), label,
-               f"{c.acc_mean:.2f} ± {c.acc_std:.2f} ({c.seeds})", _paired_cell(c.val_diff),
-               f"{r.get('activation_flops', 0):,}", _paired_cell(c.vs_relu, c.p_adjusted), _paired_cell(c.vs_gelu)]
+    sep = "\n" if compact else " "
+    for c, alike in collapsed_front(analysis):
+        label = c.label + (" = ReLU" if c.equals_relu else "")
+        trial = str(c.trial)
+        if alike:
+            shown = ", ".join(str(o.trial) for o in alike[:4]) + (", ..." if len(alike) > 4 else "")
+            trial += f" (+{len(alike)} alike: {shown})"
+        same = "0 (same function)"
+        row = ["knee" if c is analysis.knee else "", trial, label,
+               f"{c.acc_mean:.2f} ± {c.acc_std:.2f} ({c.seeds})",
+               same if c.equals_relu else _paired_cell(c.val_diff, sep=sep),
+               _cost_cell_compact(c) if compact else _cost_cell(c),
+               same if c.equals_relu and c.vs_relu is not None else _paired_cell(c.vs_relu, c.p_adjusted, sep),
+               _paired_cell(c.vs_gelu, sep=sep)]
         if analysis.objective != "activation_flops":
             row.append(f"{c.cost:.4g}")
         table.add_row(*row, style="bold green" if c is analysis.knee else None)
     n = analysis.counts
     base = "-" if analysis.baseline_acc is None else f"{analysis.baseline_acc:.2f}% ({len(analysis.baseline_val)} seeds)"
     t = s.get("train", {})
+    ref_d, ref_c = analysis.reference
     table.caption = (
-        f"trials: {n['trials']} ({n['complete']} complete, {n['pruned']} pruned, {n['diverged']} diverged, "
-        f"{n['failed']} failed, {n['infeasible']} infeasible) | ReLU validation {base} | validation split "
-        f"{t.get('val_subset')} images, test split {t.get('test_subset') or 'all'} images | "
-        f"hypervolume {analysis.hypervolume:,.4g} (reference: Δ ReLU {analysis.reference[0]:+.2f}, "
-        f"{analysis.objective} {analysis.reference[1]:,.4g}) | task {t.get('task')}, model {t.get('model')}, "
-        f"budget {t.get('budget')} | Δ: mean paired difference in points [95% interval], "
-        "held-out p-values Holm-adjusted across the front"
+        f"trials: {n.get('trials', 0)} ({n.get('complete', 0)} complete, {n.get('pruned', 0)} pruned, "
+        f"{n.get('diverged', 0)} diverged, {n.get('failed', 0)} failed, {n.get('infeasible', 0)} infeasible) | "
+        f"ReLU validation accuracy {base} | task {t.get('task')}, model {t.get('model')}, budget {t.get('budget')}\n"
+        f"Δ: mean paired difference in accuracy points on the same seeds [95% interval], p of the named test "
+        f"(held-out p Holm-adjusted across the front); {CAUTION}: the difference is smaller than its "
+        f"seed-to-seed spread (sd of the paired differences)\n"
+        f"hypervolume {_number(analysis.hypervolume)}: the area (Δ points x {analysis.objective}) the front "
+        f"dominates, measured from the reference point Δ {ref_d:+.2f} (the worst candidate), "
+        f"{analysis.objective} {ref_c:,.4g} (1.1x the costliest)"
     )
     return table
 
@@ -88,6 +183,72 @@ def verdict_line(analysis) -> str | None:
         return ("No held-out seeds were scored (--holdout 0), so no gain over ReLU is claimed; run "
                 "`actsearch compare --config FILE --seeds 10` on an export.")
     return None
+
+
+def headline(analysis) -> str | None:
+    """What the run shows, said before the table: ``No gain over ReLU: ...`` or the gain."""
+    line = verdict_line(analysis)
+    if line is None:
+        return None
+    if analysis.verdict is not None and analysis.verdict.beats:
+        return f"Gain over ReLU on held-out seeds: {line}"
+    return f"No gain over ReLU shown. {line}"
+
+
+def next_steps(analysis, run_dir=None) -> list[str]:
+    """The commands that follow: export (naming a pick when the run shows no gain), plot, compare."""
+    from actsearch.analysis.front import pick
+
+    run = run_dir if run_dir is not None else analysis.run_dir
+    t = analysis.settings.get("train", {})
+    if not analysis.front:
+        return [f"next: rerun the search to resume it: the folder {run} has no completed trial yet"]
+    gain = analysis.verdict is not None and analysis.verdict.beats
+    chosen, why = pick(analysis, "knee")
+    export = f"actsearch export {run} --out best.yaml" if gain else \
+        f"actsearch export {run} --pick trial:{chosen.trial} --out best.yaml"
+    lines = [f"pick: trial {chosen.trial}, {chosen.label}{' = ReLU' if chosen.equals_relu else ''} ({why})"]
+    if not gain:
+        lines.append("export needs --pick here: no member is shown to beat ReLU, so name the one you want")
+    lines += [f"next: {export}", f"      actsearch plot {run}",
+              f"      actsearch compare --task {t.get('task')} --budget {t.get('budget')} --activations relu,gelu "
+              f"--config best.yaml --seeds 10"]
+    return lines
+
+
+def print_table(console, table) -> None:
+    """Print a rich table: on a terminal wrapped to the window; elsewhere (a log file, a pipe)
+    with every row on one line however wide (up to 400 columns), no colour, no trailing spaces,
+    so a log keeps every number whole."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(width=100_000, force_terminal=False, no_color=True)
+    width = Measurement.get(wide, wide.options, table).maximum
+    out = Console(width=max(80, min(width, 400)), force_terminal=False, no_color=True)
+    with out.capture() as captured:
+        out.print(table)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def print_report(console, analysis, run_dir=None) -> None:
+    """The whole report of a search, in reading order: the verdict first, the front table, the
+    pick and the next commands. On a terminal the table wraps to the window; elsewhere (a log
+    file, a pipe) every row is kept on one line, however wide, so nothing is cut."""
+    head = headline(analysis)
+    if head:
+        style = "bold green" if analysis.verdict is not None and analysis.verdict.beats else "bold yellow"
+        console.print(head, style=style, highlight=False, markup=False, soft_wrap=True)
+    print_table(console, front_table(analysis, compact=console.is_terminal))
+    for line in next_steps(analysis, run_dir):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    try:
+        console.file.flush()
+    except (AttributeError, ValueError):
+        pass
 
 
 def logbook_table(logbook: list[dict], objective: str) -> Table:

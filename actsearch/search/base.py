@@ -262,10 +262,16 @@ class Search:
         failures_in_row, first_failure = 0, None
         best = max((v for v in (self.value([r]) for r in self.records if r.get("role") == "search")
                     if v is not None), default=None)
+        first = True
         while not stop.requested:
             batch = self.backend.ask()
             if not batch:
+                if first:
+                    emit({"phase": "search", **counts, "total": 0, "best": best,
+                          "message": f"nothing left to do: the run already holds the {self.next_trial} trial(s) "
+                                     "asked for"})
                 break
+            first = False
             jobs, slots = [], []
             records: list[dict[str, Any] | None] = [None] * len(batch)
             for i, p in enumerate(batch):

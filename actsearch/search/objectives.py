@@ -154,7 +154,8 @@ def relu_equal(config: dict[str, Any]) -> bool:
         return False
     p = family_point(config)
     linear_zero = p["shape"] == "zero" or (p["shape"] == "linear" and p["alpha"] == 0)
-    return linear_zero and p["sigma"] == 0 and p["sigma_end"] == 0 and p["eps"] == 0 and not p["eps_learnable"]
+    noisy = p["sigma"] > 0 or (p["sigma_end"] > 0 and p["sigma_schedule"] != "constant")
+    return linear_zero and not noisy and p["eps"] == 0 and not p["eps_learnable"]
 
 
 def is_finite(value: Any) -> bool:
