@@ -16,7 +16,8 @@ from rich.text import Text
 
 import actsearch
 from actsearch import crash, progress
-from actsearch.choices import PRESETS
+from actsearch.choices import (BUDGETS, DEVICES, LR_SCHEDULES, MODELS, NORMS, OPTIMIZERS, PRESETS, RANKS,
+                               SAMPLERS, TASKS)
 from actsearch.errors import ActsearchError, ConfigError
 
 app = typer.Typer(
@@ -25,7 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
@@ -110,7 +111,10 @@ def root(
 @app.command("activations")
 @friendly_errors
 def activations_command() -> None:
-    """List every activation actsearch can build, its parameters and its per-element cost."""
+    """List every activation actsearch can build, its parameters and its per-element cost.
+
+    Example: actsearch activations
+    """
     from actsearch.activations import ACTIVATIONS
     from actsearch.cost import activation_cost
 
@@ -132,10 +136,21 @@ def activations_command() -> None:
 
 # --- options shared by every command that trains -------------------------------------------
 
-Task = Annotated[str, typer.Option("--task", "-t", help="digits (bundled), mnist, fashion-mnist, cifar10, cifar100.")]
+def choices(values) -> dict:
+    """Option settings for a fixed list: the list as the metavar (help shows it) and shell
+    completion by prefix. Validation (with did-you-mean) stays in the library, one error line."""
+    values = tuple(values)
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return {"metavar": "|".join(values), "autocompletion": complete}
+
+
+Task = Annotated[str, typer.Option("--task", "-t", **choices(TASKS), help="digits (bundled), mnist, fashion-mnist, cifar10, cifar100.")]
 TRAINING = "Proxy training"
-Model = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="mlp, cnn, resnet or vit \\[default: mlp for digits/MNISTs, cnn for CIFAR].")]
-Budget = Annotated[str, typer.Option("--budget", "-b", rich_help_panel=TRAINING, help="tiny, small, medium or full (train images, epochs, batch, width).")]
+Model = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, **choices(MODELS), help="mlp, cnn, resnet or vit \\[default: mlp for digits/MNISTs, cnn for CIFAR].")]
+Budget = Annotated[str, typer.Option("--budget", "-b", rich_help_panel=TRAINING, **choices(BUDGETS), help="tiny, small, medium or full (train images, epochs, batch, width).")]
 Seed = Annotated[int, typer.Option(rich_help_panel=TRAINING, help="Random seed: fixes model init, data order and noise.")]
 DataDir = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="Data folder \\[default: $ACTSEARCH_DATA, else ~/.cache/actsearch/data].")]
 Epochs = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's epochs.")]
@@ -144,17 +159,17 @@ TrainSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, he
 ValSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of validation images carved from the training split (searches choose on them; 0: none).")]
 TestSubset = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Override the budget's number of test images scored each epoch.")]
 Width = Annotated[Optional[float], typer.Option(rich_help_panel=TRAINING, help="Override the budget's model width multiplier.")]
-Optimizer = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
+Optimizer = Annotated[str, typer.Option(rich_help_panel=TRAINING, **choices(OPTIMIZERS), help="adam (lr 1e-3, the N-ReLU seed's), adamw or sgd (Nesterov).")]
 Lr = Annotated[Optional[float], typer.Option(rich_help_panel=TRAINING, help="Learning rate \\[default: the optimizer's].")]
-LrSchedule = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="constant or cosine.")]
-Device = Annotated[str, typer.Option(rich_help_panel=TRAINING, help="auto (CUDA when present, else CPU), cpu, cuda or mps.")]
+LrSchedule = Annotated[str, typer.Option(rich_help_panel=TRAINING, **choices(LR_SCHEDULES), help="constant or cosine.")]
+Device = Annotated[str, typer.Option(rich_help_panel=TRAINING, **choices(DEVICES), help="auto (CUDA when present, else CPU), cpu, cuda or mps.")]
 Threads = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="CPU threads \\[default: all cores].")]
 Amp = Annotated[bool, typer.Option(rich_help_panel=TRAINING, help="bf16 autocast.")]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", rich_help_panel=TRAINING, help="torch.compile the activation kernels: faster on big tensors, seconds of warm-up \\[default: on when a batch sends >= 1M elements through activations].")]
 Target = Annotated[float, typer.Option(rich_help_panel=TRAINING, help="Accuracy (%) for the epochs-to-target column.")]
 Depth = Annotated[Optional[int], typer.Option(rich_help_panel=TRAINING, help="Hidden layers (mlp: 256, 128, 128, ... units), conv layers (cnn), 6n+2 (resnet) or blocks (vit) \\[default: the seed model's: 2, 2, 20, 4].")]
-Norm = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help="none, batch or layer, before every activation of mlp and cnn \\[default: none; resnet keeps batch, vit layer].")]
-Preset = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, help=f"Named task setting: {', '.join(PRESETS)} (see README); options you give win over it.")]
+Norm = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, **choices(NORMS), help="none, batch or layer, before every activation of mlp and cnn \\[default: none; resnet keeps batch, vit layer].")]
+Preset = Annotated[Optional[str], typer.Option(rich_help_panel=TRAINING, **choices(PRESETS), help=f"Named task setting: {', '.join(PRESETS)} (see README); options you give win over it.")]
 
 
 TRAIN_OPTIONS = {  # shared by every command that trains: name -> (annotation, default)
@@ -273,7 +288,10 @@ def train_command(
     run_dir: Annotated[Optional[str], typer.Option(help="Append the result to RUN_DIR/results.jsonl.")] = None,
     base: Any = None,
 ) -> None:
-    """Train one candidate activation with a proxy job and print its scores."""
+    """Train one candidate activation with a proxy job and print its scores.
+
+    Example: actsearch train --task digits --activation sr_relu --set T=1.2 --set eta=0.5
+    """
     from actsearch.activations import activation_config_from_file, validate_config
     from actsearch.results import append_result
     from actsearch.training.trainer import get_dataset, train
@@ -308,7 +326,7 @@ SEARCH_OPTIONS = {  # shared by tune and evolve: name -> (annotation, default)
     "objectives": (Objectives, "accuracy,activation_flops"),
     "warm_start": (Annotated[bool, typer.Option(help="Try the seed papers' default points first.")], True),
     "prune": (Annotated[bool, typer.Option(rich_help_panel=SEARCHING, help="Stop a candidate at epochs 1, 2, 4, ... when its validation difference from ReLU is below the top third of earlier candidates by more than ReLU's seed spread.")], True),
-    "rank": (Annotated[str, typer.Option(rich_help_panel=SEARCHING, help="What the sampler is told: mean paired validation difference from ReLU, or lcb (mean minus one standard error).")], "mean"),
+    "rank": (Annotated[str, typer.Option(rich_help_panel=SEARCHING, **choices(RANKS), help="What the sampler is told: mean paired validation difference from ReLU, or lcb (mean minus one standard error).")], "mean"),
     "max_cost": (Annotated[Optional[float], typer.Option(rich_help_panel=SEARCHING, help="Candidates costing more than this multiple of ReLU on the cost objective are infeasible (recorded, never picked).")], None),
     "confirm": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Racing: up to this many extra seeds for each front member, given while its difference from ReLU is undecided.")], 5),
     "confirm_budget": (Annotated[Optional[int], typer.Option(rich_help_panel=SEARCHING, help="Racing: at most this many training jobs \\[default: no limit].")], None),
@@ -349,7 +367,7 @@ def _finish_search(search, analysis) -> None:
 @with_search_options
 def tune_command(
     task: Task = "digits",
-    sampler: Annotated[str, typer.Option(help="tpe, nsga2, nsga3, gp or random.")] = "tpe",
+    sampler: Annotated[str, typer.Option(help="tpe, nsga2, nsga3, gp or random.", **choices(SAMPLERS))] = "tpe",
     trials: Annotated[int, typer.Option(help="Trials of the study in a terminal state (complete, pruned, failed, infeasible) to reach; a resumed run continues to it.")] = 30,
     timeout: Annotated[Optional[float], typer.Option(help="Stop proposing new trials after this many seconds.")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://, mysql://, sqlite:///, journal:PATH) shared by several processes or machines.")] = None,
@@ -409,7 +427,7 @@ def evolve_command(
 @with_train_options
 def compare_command(
     task: Task = "digits",
-    activations: Annotated[Optional[str], typer.Option("--activations", "-a", help="Comma-separated names, e.g. relu,gelu,mish,r_relu,sr_relu.")] = None,
+    activations: Annotated[Optional[str], typer.Option("--activations", "--activation", "-a", help="Comma-separated names, e.g. relu,gelu,mish,r_relu,sr_relu.")] = None,
     config: Annotated[Optional[list[str]], typer.Option("--config", "-c", help="Exported YAML candidate to add (repeatable).")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per activation (same data order per seed for all).")] = 3,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated models \\[default: --model, else the preset's, else the task's].")] = None,
@@ -480,7 +498,10 @@ def plot_command(
     config: Annotated[Optional[str], typer.Option("--config", "-c", help="Draw one exported activation instead.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config \\[default: beside the YAML].")] = None,
 ) -> None:
-    """Write PNGs: the Pareto front, and f(x), f'(x) on [-4, 3] of the front against ReLU and GELU."""
+    """Write PNGs: the Pareto front, and f(x), f'(x) on [-4, 3] of the front against ReLU and GELU.
+
+    Example: actsearch plot runs/quick
+    """
     from pathlib import Path
 
     from actsearch.activations import activation_config_from_file
@@ -503,7 +524,10 @@ def plot_command(
 @app.command("report")
 @friendly_errors
 def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
-    """Print the Pareto front of a run: knee, hypervolume, trial counts, accuracy against ReLU."""
+    """Print a search's report: the verdict, the front with the knee, hypervolume, trial counts.
+
+    Example: actsearch report runs/quick
+    """
     from actsearch.analysis.front import analyse
     from actsearch.analysis.report import print_report
 
@@ -539,7 +563,10 @@ def export_command(
 @app.command("spaces")
 @friendly_errors
 def spaces_command() -> None:
-    """List the shipped search spaces."""
+    """List the shipped search spaces.
+
+    Example: actsearch spaces
+    """
     from actsearch.search.space import load_space, shipped_spaces
 
     table = Table(title="Search spaces (--space NAME, or a path to your own YAML)")
@@ -557,7 +584,10 @@ def check_command(
     run_dir: Annotated[str, typer.Argument(help="A run folder written by tune, evolve, compare or fidelity.")],
     repair: Annotated[bool, typer.Option("--repair", help="Do the repairs that lose nothing (a torn line, a missing study, stale trials).")] = False,
 ) -> None:
-    """Check that every file of a run folder is whole and that they agree; exit 1 when something is damaged."""
+    """Check that every file of a run folder is whole and that they agree; exit 1 when something is damaged.
+
+    Example: actsearch check runs/quick --repair
+    """
     from actsearch.check import check, render
 
     result = check(run_dir, repair=repair)

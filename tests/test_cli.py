@@ -59,3 +59,13 @@ def test_top_level_names_load_on_first_use():
 
     act = actsearch.load_activation  # resolved lazily
     assert callable(act) and callable(actsearch.set_progress) and "build_activation" in dir(actsearch)
+
+
+def test_every_command_has_help_with_an_example():
+    from typer.main import get_command
+
+    from actsearch.cli import app
+
+    group = get_command(app)
+    for name, command in group.commands.items():
+        assert command.help and "Example: actsearch " + name in command.help, name
