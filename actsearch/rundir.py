@@ -103,11 +103,27 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
         raise RunDirError(f"{run_dir} holds an `actsearch {snapshot.get('command')}` run, not `{command}`; "
                           "use another --run-dir")
     old = snapshot["settings"]
-    for key, value in settings.items():
-        if key in old and old[key] != value:
-            raise RunDirError(f"{run_dir} was started with {key}={old[key]!r}, not {value!r}; resume with "
-                              "the same options or use another --run-dir")
+    differ = _differences(old, settings)
+    if differ:
+        key, was, now = differ[0]
+        more = f" (and {len(differ) - 1} more setting(s))" if len(differ) > 1 else ""
+        raise RunDirError(f"{run_dir} was started with {key}={was!r}, not {now!r}{more}; resume with the same "
+                          "options or use another --run-dir")
     return True
+
+
+def _differences(old: Any, new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(setting, was, now) for each setting that differs, nested ones by their own name (the
+    training options sit under ``train``): the message names the one the user changed."""
+    out = []
+    for key, value in new.items():
+        if not isinstance(old, dict) or key not in old or old[key] == value:
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict) and key == "train":
+            out += _differences(old[key], value)
+        else:
+            out.append((prefix + key, old[key], value))
+    return out
 
 
 def write_atomic(path: Path, text: str) -> None:
