@@ -296,6 +296,10 @@ def train_command(
     from actsearch.results import append_result
     from actsearch.training.trainer import get_dataset, train
 
+    if run_dir:
+        from actsearch.rundir import check_output_path
+
+        check_output_path(run_dir)  # before training: a result that cannot be written is lost
     if config:
         act = activation_config_from_file(config)
         if set_:

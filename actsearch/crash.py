@@ -80,7 +80,7 @@ def handle(exc: BaseException, run_dir: str | os.PathLike | None = None, console
     where = (f"the full traceback is in {log}" if log is not None
              else "no log file could be written (the traceback follows)")
     line = Text.assemble(("internal error:", "bold red"),
-                         f" actsearch crashed ({summary(exc)}); {where}. This is a bug in actsearch, not in "
+                         f" actsearch crashed ({summary(exc)}); {where} ; this is a bug in actsearch, not in "
                          "your input: please report it with that file.")
     if console is not None:
         console.print(line, soft_wrap=True, highlight=False)

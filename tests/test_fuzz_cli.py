@@ -202,7 +202,7 @@ def test_export_pick_and_out_are_printed_verbatim(tmp_path):
     assert_clean(result, codes=(2,))
     assert "[/x]:smile:" in result.stderr
     out = tmp_path / "[bold]best:smile:.yaml"
-    result = invoke(["export", str(folder), "--out", str(out)])
+    result = invoke(["export", str(folder), "--pick", "knee", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.stdout
 

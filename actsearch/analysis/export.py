@@ -192,6 +192,12 @@ def refusal(analysis: RunAnalysis) -> str | None:
     return f"{reason}; name what to export: --pick {PICKS.replace(' or ', '|').replace(', ', '|')}"
 
 
+def _rounded(parts: dict[str, Any] | None, key: str, digits: int) -> float | None:
+    """A cost part, rounded; None when the record lacks what it is computed from."""
+    value = None if parts is None else parts.get(key)
+    return None if value is None else round(value, digits)
+
+
 def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False,
            explicit: bool = True) -> dict[str, Any]:
     """Write the picked candidate to ``out`` and return the document written.
@@ -215,8 +221,8 @@ def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False
         "objectives": {
             analysis.objective: c.cost,  # the cost the search minimized, as it saw it
             "activation_flops": r.get("activation_flops"),  # per sample, inference
-            "activation_flops_x_relu": None if cost is None else round(cost["times_relu"], 4),
-            "activation_share_of_model_flops": None if cost is None else round(cost["model_share"], 6),
+            "activation_flops_x_relu": _rounded(cost, "times_relu", 4),
+            "activation_share_of_model_flops": _rounded(cost, "model_share", 6),
             "flops": r.get("flops"),  # per sample: matmuls and convolutions + activations (model_flops objective)
             "matmul_flops": r.get("model_flops"),  # per sample: what FlopCounterMode counts alone
             "dead_ratio": r.get("dead_ratio"),
