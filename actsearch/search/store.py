@@ -72,6 +72,8 @@ def database_error(exc: BaseException, url: str, what: str = "open the study in"
     """One clear line for a database that cannot be reached, refuses the login, or lacks a driver."""
     if isinstance(exc, ImportError):
         return ConfigError(f"--storage {redact(url)}: no database driver ({exc}); {driver_hint(url)}")
+    if type(exc).__name__ == "StorageInternalError" and exc.__cause__ is not None:  # Optuna wraps the cause
+        exc = exc.__cause__
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split()) or type(orig).__name__
     low = text.lower()
@@ -158,6 +160,25 @@ def database_lock(engine) -> Iterator[None]:
             else:
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:k)"), {"k": f"actsearch-{LOCK_KEY}"})
             conn.commit()
+
+
+def probe(url: str) -> bool:
+    """Connect once, so an unreachable server, a refused login or a missing database or driver
+    fail here with the driver's own words rather than deep inside Optuna. True when the
+    database holds Optuna's tables."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        from pathlib import Path
+
+        if not Path(url[len("sqlite:///"):]).is_file():
+            return False
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return sa.inspect(conn).has_table("studies")
+    finally:
+        engine.dispose()
 
 
 def create_tables(engine) -> None:
@@ -411,9 +432,12 @@ def read_study_records(storage_url: str, study_name: str) -> tuple[list[dict[str
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        if not probe(storage_url):
+            raise ConfigError(f"no study '{study_name}' in {redact(storage_url)} (it holds no Optuna study at "
+                              "all); check the URL and --study")
         storage = optuna.storages.RDBStorage(storage_url, skip_table_creation=True)
         names = [s for s in optuna.study.get_all_study_names(storage)]
-    except (ImportError, sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+    except (ImportError, sqlalchemy.exc.SQLAlchemyError, OSError, optuna.exceptions.StorageInternalError) as exc:
         raise database_error(exc, storage_url, "read the studies in") from None
     if study_name not in names:
         there = f"studies there: {', '.join(sorted(names)[:10])}" if names else "it holds no study"
@@ -421,8 +445,8 @@ def read_study_records(storage_url: str, study_name: str) -> tuple[list[dict[str
     study_id = storage.get_study_id_from_name(study_name)
     settings = storage.get_study_user_attrs(study_id).get(SETTINGS_ATTR)
     if not isinstance(settings, dict):
-        raise ConfigError(f"study '{study_name}' in {redact(storage_url)} was not made by `actsearch tune "
-                          "--storage` (it has no actsearch settings); pass the study your search used")
+        raise ConfigError(f"study '{study_name}' in {redact(storage_url)} was not made by actsearch (it has no "
+                          "actsearch settings; `actsearch tune --storage` writes them); pass the study your search used")
     try:
         records = study_records(storage, study_id, storage.engine)
     except sqlalchemy.exc.SQLAlchemyError as exc:

@@ -168,12 +168,14 @@ class OptunaBackend:
                         _forget(engine, self.study._study_id)
         except ImportError as exc:
             raise database_error(exc, url or "sqlite://") from None
-        except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+        except (sqlalchemy.exc.SQLAlchemyError, OSError, optuna.exceptions.StorageInternalError) as exc:
             if url is None or not self.shared:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot open the study in {where}: {first}; check the URL and that the "
                                   "database server is running") from None
             raise database_error(exc, url) from None
+        except ConfigError:
+            raise
         except ValueError as exc:  # e.g. an existing study with other directions
             raise ConfigError(f"cannot open study '{self.settings.study}' in {where}: {exc}") from None
         if self.store is not None:
@@ -357,7 +359,7 @@ def _label(activation: dict[str, Any]) -> str:
 
 def _first_difference(theirs: dict[str, Any], mine: dict[str, Any]) -> tuple[str, Any, Any] | None:
     """The first setting (training settings by their own name) two run identities differ in."""
-    for key in sorted(set(theirs) | set(mine)):
+    for key in sorted(set(theirs) | set(mine), key=lambda k: (k != "train", k)):  # training settings first
         a, b = theirs.get(key), mine.get(key)
         if key == "train" and isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b)):
