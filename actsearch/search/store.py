@@ -81,6 +81,8 @@ def database_error(exc: BaseException, url: str, what: str = "open the study in"
         hint = "check the user name and password in the URL"
     elif "does not exist" in low and "database" in low:
         hint = "create the database first (createdb NAME), or fix its name in the URL"
+    elif url.startswith("sqlite"):
+        hint = "check that the file's folder exists and is writable"
     elif any(s in low for s in ("connection refused", "could not connect", "timeout", "timed out",
                                 "name or service not known", "can't connect", "no route", "unable to open")):
         hint = "check the host and port in the URL and that the database server is running"
