@@ -362,7 +362,8 @@ def _first_difference(theirs: dict[str, Any], mine: dict[str, Any]) -> tuple[str
     for key in sorted(set(theirs) | set(mine), key=lambda k: (k != "train", k)):  # training settings first
         a, b = theirs.get(key), mine.get(key)
         if key == "train" and isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b)):
+            # the options a user types first; a budget also changes the epochs, batch size, ... it sets
+            for k in sorted(set(a) | set(b), key=lambda k: (k not in ("task", "model", "budget", "seed"), k)):
                 if a.get(k) != b.get(k):
                     return k, a.get(k), b.get(k)
         elif a != b:
