@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import json
+import os
 import re
+import sys
 from dataclasses import replace
 from typing import Annotated, Any, Callable, Optional
 
@@ -61,8 +65,19 @@ class VerbatimConsole(Console):
         return super().status(self.verbatim(status), *args, **kwargs)
 
 
-console = VerbatimConsole()
-err_console = VerbatimConsole(stderr=True, highlight=False)
+def _width(stream) -> int | None:
+    """No width limit when the output is not a terminal (a log, a pipe): tables are never cut at
+    80 columns there. A terminal, or $COLUMNS, sets it as usual."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return None if terminal or os.environ.get("COLUMNS") else 10_000
+
+
+console = VerbatimConsole(width=_width(sys.stdout))
+err_console = VerbatimConsole(stderr=True, highlight=False, width=_width(sys.stderr))
+INTERRUPTED = 130  # exit code after a graceful stop on Ctrl-C or SIGTERM (128 + SIGINT)
 
 
 def error_line(message: str) -> Text:
@@ -359,10 +374,58 @@ def with_search_options(command: Callable) -> Callable:
     return wrapper
 
 
-def _finish_search(search, analysis) -> None:
+def _finish_search(search, analysis, as_json: bool = False, interrupted: bool = False) -> None:
     from actsearch.analysis.report import print_report
 
-    print_report(console, analysis, search.run_dir)
+    if as_json:
+        summary = analysis_json(analysis)
+        summary.update(run_dir=str(search.run_dir), interrupted=interrupted)
+        print(json.dumps(summary, indent=2, default=str), flush=True)
+    else:
+        print_report(console, analysis, search.run_dir)
+    if interrupted:  # Ctrl-C or SIGTERM: the report of what was done, then the conventional code
+        raise typer.Exit(INTERRUPTED)
+
+
+def _watch_interrupt(on_event):
+    """Wrap a progress callback to learn whether the run ended on Ctrl-C / SIGTERM."""
+    seen = {"interrupted": False}
+
+    def wrapped(event: dict) -> None:
+        if event.get("phase") == "done" and event.get("interrupted"):
+            seen["interrupted"] = True
+        on_event(event)
+
+    return wrapped, seen
+
+
+def _paired_json(p) -> dict | None:
+    if p is None:
+        return None
+    return {k: getattr(p, k, None) for k in ("n", "mean", "se", "ci", "t_p", "w_p", "p", "test", "wins", "ties",
+                                             "losses")}
+
+
+def analysis_json(analysis) -> dict:
+    """What a script needs from a search's analysis: the front, knee, counts, baseline, verdict."""
+    def member(c) -> dict:
+        return {"trial": c.trial, "trials": c.trials, "activation": c.label, "activation_config": c.activation,
+                "knee": c is analysis.knee, "seeds": c.seeds, "val_acc_mean": c.acc_mean, "val_acc_std": c.acc_std,
+                "diff": c.diff, "cost": c.cost, "equals_relu": c.equals_relu, "val_diff": _paired_json(c.val_diff),
+                "vs_relu": _paired_json(c.vs_relu), "vs_gelu": _paired_json(c.vs_gelu),
+                "p_adjusted": c.p_adjusted, "activation_flops": c.record.get("activation_flops")}
+
+    v = analysis.verdict
+    return {
+        "source": str(analysis.run_dir), "objective": analysis.objective, "raced": analysis.raced,
+        "front": [member(c) for c in analysis.front],
+        "knee": None if analysis.knee is None else analysis.knee.trial, "knee_reason": analysis.knee_reason,
+        "hypervolume": analysis.hypervolume, "reference": list(analysis.reference), "counts": analysis.counts,
+        "baseline_val": analysis.baseline_val, "baseline_acc": analysis.baseline_acc,
+        "verdict": None if v is None else {"beats": v.beats, "winners": v.winners, "sentence": v.sentence,
+                                           "decided": v.decided},
+        "settings": analysis.settings, "skipped_lines": analysis.skipped_lines,
+    }
 
 
 @app.command("tune")
@@ -376,6 +439,7 @@ def tune_command(
     timeout: Annotated[Optional[float], typer.Option(help="Stop proposing new trials after this many seconds.")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://, mysql://, sqlite:///, journal:PATH) shared by several processes or machines.")] = None,
     study: Annotated[str, typer.Option(help="Study name inside --storage.")] = "actsearch",
+    json_: Annotated[bool, typer.Option("--json", help="End with a JSON summary on stdout (progress goes to stderr) instead of the tables.")] = False,
     search: Any = None,
     base: Any = None,
 ) -> None:
@@ -388,11 +452,15 @@ def tune_command(
 
     settings = TuneSettings(train=base, sampler=sampler, trials=trials, timeout=timeout, storage=storage,
                             study=study, **search)
-    with console.status(f"loading {task}"):
-        get_dataset(task, base.data_dir)
-    with progress.search(console, "trial") as (on_event, on_stop):
-        run, analysis = tune(settings, progress=on_event, on_stop_request=on_stop)
-    _finish_search(run, analysis)
+    shown = err_console if json_ else console
+    # --json: stdout carries the summary alone; progress lines and messages go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
+        with shown.status(f"loading {task}"):
+            get_dataset(task, base.data_dir)
+        with progress.search(shown, "trial") as (on_event, on_stop):
+            on_event, seen = _watch_interrupt(on_event)
+            run, analysis = tune(settings, progress=on_event, on_stop_request=on_stop)
+    _finish_search(run, analysis, json_, seen["interrupted"])
 
 
 @app.command("evolve")
@@ -405,6 +473,7 @@ def evolve_command(
     generations: Annotated[int, typer.Option(help="Generations to reach (a resumed run continues to it).")] = 10,
     cxpb: Annotated[float, typer.Option(help="Probability that a pair of parents is crossed over.")] = 0.9,
     mutpb: Annotated[float, typer.Option(help="Probability that a child is mutated.")] = 1.0,
+    json_: Annotated[bool, typer.Option("--json", help="End with a JSON summary on stdout (progress goes to stderr) instead of the tables.")] = False,
     search: Any = None,
     base: Any = None,
 ) -> None:
@@ -418,12 +487,17 @@ def evolve_command(
 
     settings = EvolveSettings(train=base, population=population, generations=generations, cxpb=cxpb, mutpb=mutpb,
                               **search)
-    with console.status(f"loading {task}"):
-        get_dataset(task, base.data_dir)
-    with progress.search(console, "generation") as (on_event, on_stop):
-        run, analysis, logbook = evolve(settings, progress=on_event, on_stop_request=on_stop)
-    console.print(logbook_table(logbook, analysis.objective))
-    _finish_search(run, analysis)
+    shown = err_console if json_ else console
+    # --json: stdout carries the summary alone; progress lines and messages go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
+        with shown.status(f"loading {task}"):
+            get_dataset(task, base.data_dir)
+        with progress.search(shown, "generation") as (on_event, on_stop):
+            on_event, seen = _watch_interrupt(on_event)
+            run, analysis, logbook = evolve(settings, progress=on_event, on_stop_request=on_stop)
+    if not json_:
+        console.print(logbook_table(logbook, analysis.objective))
+    _finish_search(run, analysis, json_, seen["interrupted"])
 
 
 @app.command("compare")
@@ -495,12 +569,38 @@ def fidelity_command(
     console.print(f"verdict: {result.verdict}", markup=False, highlight=False)
 
 
+StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="Read the study in this database instead of a run folder (the URL `tune --storage` used); no run folder needed.")]
+StudyOpt = Annotated[Optional[str], typer.Option("--study", help="The study name inside --storage.")]
+
+
+def _analysis(run_dir: str | None, storage: str | None, study: str | None):
+    """The analysis of a run folder, or of a database study alone (--storage URL --study NAME)."""
+    from actsearch.analysis.front import analyse, analyse_records
+
+    if storage is None:
+        if study is not None:
+            raise ConfigError("--study needs --storage URL (the database the study lives in)")
+        if run_dir is None:
+            raise ConfigError("give a RUN_DIR, or --storage URL --study NAME to read a database study")
+        return analyse(run_dir)
+    if run_dir is not None:
+        raise ConfigError("give either a RUN_DIR or --storage URL --study NAME, not both")
+    if not study:
+        raise ConfigError("--storage needs --study NAME (the study name `tune --study` used)")
+    from actsearch.search.store import read_study_records, study_source
+
+    records, settings = read_study_records(storage, study)
+    return analyse_records(records, settings, study_source(storage, study))
+
+
 @app.command("plot")
 @friendly_errors
 def plot_command(
     run_dir: Annotated[Optional[str], typer.Argument(help="A tune or evolve run folder.")] = None,
     config: Annotated[Optional[str], typer.Option("--config", "-c", help="Draw one exported activation instead.")] = None,
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config \\[default: beside the YAML].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="PNG for --config \\[default: beside the YAML]; the folder for --storage \\[default: the current folder].")] = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
 ) -> None:
     """Write PNGs: the Pareto front, and f(x), f'(x) on [-4, 3] of the front against ReLU and GELU.
 
@@ -513,12 +613,18 @@ def plot_command(
     from actsearch.analysis.plot import plot_curves, plot_run
     from actsearch.activations import describe
 
-    if (run_dir is None) == (config is None):
-        raise ConfigError("give either a RUN_DIR or --config FILE")
+    if sum(x is not None for x in (run_dir, config, storage)) != 1:
+        raise ConfigError("give either a RUN_DIR, --config FILE, or --storage URL --study NAME")
     if config:
         act = activation_config_from_file(config)
         target = Path(out) if out else Path(config).with_suffix(".png")
         written = [plot_curves([(describe(act), act)], target, str(config))]
+    elif storage is not None:
+        from dataclasses import replace as _replace
+
+        folder = Path(out or ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        written = plot_run(_replace(_analysis(None, storage, study), run_dir=folder))
     else:
         written = plot_run(analyse(run_dir))
     for path in written:
@@ -527,15 +633,25 @@ def plot_command(
 
 @app.command("report")
 @friendly_errors
-def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")]) -> None:
+def report_command(
+    run_dir: Annotated[Optional[str], typer.Argument(help="A folder written by tune or evolve.")] = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON (front, knee, counts, baseline, verdict).")] = False,
+) -> None:
     """Print a search's report: the verdict, the front with the knee, hypervolume, trial counts.
 
-    Example: actsearch report runs/quick
+    Example: actsearch report runs/quick   (or --storage postgresql://user@host/db --study fm: no folder needed)
     """
-    from actsearch.analysis.front import analyse
     from actsearch.analysis.report import print_report
 
-    analysis = analyse(run_dir)
+    analysis = _analysis(run_dir, storage, study)
+    if json_:
+        print(json.dumps(analysis_json(analysis), indent=2, default=str), flush=True)
+        if analysis.skipped_lines:
+            err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
+                              f"results.jsonl: {analysis.skipped_lines[:5]}")
+        return
     print_report(console, analysis)
     if analysis.skipped_lines:
         err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
@@ -545,10 +661,12 @@ def report_command(run_dir: Annotated[str, typer.Argument(help="A folder written
 @app.command("export")
 @friendly_errors
 def export_command(
-    run_dir: Annotated[str, typer.Argument(help="A folder written by tune or evolve.")],
+    run_dir: Annotated[Optional[str], typer.Argument(help="A folder written by tune or evolve.")] = None,
     pick: Annotated[Optional[str], typer.Option(metavar="knee|best-accuracy|min-cost|trial:N", help="Which candidate \\[default: knee when the held-out seeds show a gain over ReLU; otherwise required].")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="YAML file to write.")] = "best.yaml",
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
 ) -> None:
     """Write the chosen activation as YAML that actsearch.load_activation() rebuilds.
 
@@ -556,9 +674,8 @@ def export_command(
     """
     from actsearch.activations import describe
     from actsearch.analysis.export import export
-    from actsearch.analysis.front import analyse
 
-    doc = export(analyse(run_dir), pick or "knee", out, force=force, explicit=pick is not None)
+    doc = export(_analysis(run_dir, storage, study), pick or "knee", out, force=force, explicit=pick is not None)
     label = describe(doc["activation"]) + (" = ReLU" if doc.get("equals_relu") else "")
     console.print(f"wrote {out}: trial {doc['provenance']['trial']}, {label} ({doc['provenance']['why']})",
                   highlight=False, markup=False, soft_wrap=True)

@@ -263,7 +263,7 @@ def test_a_bug_without_a_run_folder_logs_to_the_temp_folder(tmp_path, temp_folde
     not_a_folder.write_text("x")
     result = invoke(["report", str(not_a_folder)])
     logs = list(temp_folder.glob("actsearch-crash-*.log"))
-    assert result.exit_code == 1 and len(logs) == 1 and f"the full traceback is in {logs[0]}." in result.stderr
+    assert result.exit_code == 1 and len(logs) == 1 and f"the full traceback is in {logs[0]} ;" in result.stderr
     assert result.stderr.count("\n") == 1
 
 

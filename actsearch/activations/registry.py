@@ -30,9 +30,11 @@ def describe(config: Mapping[str, Any]) -> str:
     return ACTIVATIONS[config["name"]].label(config)
 
 
-def build_activation(config: Mapping[str, Any] | str) -> Activation:
+def build_activation(config: Mapping[str, Any] | str, *, inplace: bool | None = None) -> Activation:
     """Build an activation from ``{"name": ..., **params}`` (or a bare name for the defaults).
 
+    ``inplace`` (keyword or config key) is accepted and ignored, as factories such as timm's
+    ``create_act_layer`` pass it to every activation; actsearch's activations never work in place.
     Raises ConfigError (a ValueError) naming the key, the value and the allowed range.
     """
     if isinstance(config, str):
@@ -41,7 +43,7 @@ def build_activation(config: Mapping[str, Any] | str) -> Activation:
         raise ConfigError(f"an activation config must be a mapping with a 'name' key, got {shown(config)}")
     if "name" not in config:
         raise ConfigError("activation config has no 'name' key; add e.g. 'name: r_relu'")
-    params = {k: v for k, v in config.items() if k != "name"}
+    params = {k: v for k, v in config.items() if k not in ("name", "inplace")}
     return activation_class(config["name"])(**params)
 
 

@@ -135,12 +135,17 @@ class Search:
         self.snapshot_settings = identity  # what run.yaml holds: the analysis reads the run by it
         self.evaluator = Evaluator(self.job_config, self.objective)
         self._costs: dict[str, float | None] = {}
+        # scale-out: a study in a shared database is the truth; the folder's log holds this process's records
+        self.store = backend.shared_store(self) if hasattr(backend, "shared_store") else None
+        self.stop: GracefulStop | None = None
         self.reload()
         self.rungs: Rungs | None = None
 
     def reload(self) -> None:
-        """Read the log again (after a repair appended to it)."""
-        self.records: list[dict[str, Any]] = read_results(self.run_dir)[0]
+        """Read the records again (after a repair appended to the log, or other processes wrote
+        to the shared study)."""
+        self.records: list[dict[str, Any]] = (self.store.records() if self.store is not None
+                                              else read_results(self.run_dir)[0])
         self._scored: dict[tuple[str, int], dict[str, Any]] = {}
         for r in self.records:
             self._remember(r)
@@ -154,6 +159,8 @@ class Search:
 
     def record(self, record: dict[str, Any], **extra: Any) -> dict[str, Any]:
         record = {**record, **extra}
+        if self.store is not None:  # scale-out
+            self.store.write(record)
         append_result(self.run_dir, record)
         self.records.append(record)
         self._remember(record)
@@ -212,7 +219,12 @@ class Search:
             act, _, may_stop = jobs[idx[0]]
             rungs = self.rungs if (may_stop and self.settings.prune and not relu_equal(act)) else None
             args.append((self.job_config, self.objective, act, seed, rungs))
-        results = pool.map(_score_job, args) if pool is not None else map(_score_job, args)
+        def train(batch):
+            return list(pool.map(_score_job, batch) if pool is not None else map(_score_job, batch))
+
+        # scale-out: with a shared store each job is trained once in the whole study (claimed there)
+        results = (self.store.score(list(todo), args, train, max(1, self.settings.workers))
+                   if self.store is not None else train(args))
         for ((key, seed), idx), record in zip(todo.items(), results):
             for i in idx:
                 out[i] = record if i == idx[0] else {**record, "reused": True}
@@ -235,6 +247,7 @@ class Search:
                 if settings.workers > 1 else None)
         try:
             with (lock or _Nothing()), GracefulStop(on_stop_request) as stop:
+                self.stop = stop
                 self.ensure_baseline(range(self.base.seed, self.base.seed + BASELINE_SEEDS), emit, pool)
                 relu = self.relu_val()
                 self.rungs = Rungs([r["val_curve"] for r in relu.values()],
@@ -245,6 +258,7 @@ class Search:
                 backend.open(self, list(self.space.warm_start) if settings.warm_start else [])
                 self._search(emit, stop, pool)
                 if not stop.requested:
+                    self.sync()  # scale-out: race the whole study's front
                     self.race(emit, stop, pool)
                 if not stop.requested:
                     self.score_holdout(emit, stop, pool)
@@ -254,7 +268,13 @@ class Search:
             if pool is not None:
                 pool.shutdown()
         emit({"phase": "done", "done": 0, "total": 0, "interrupted": interrupted})
+        self.sync()
         return analyse_records(self.records, self.snapshot_settings, self.run_dir)
+
+    def sync(self) -> None:
+        """scale-out: read every process's records back from the shared store (no-op without one)."""
+        if self.store is not None:
+            self.reload()
 
     def _search(self, emit: Progress, stop: GracefulStop, pool) -> None:
         counts = {"done": 0, "failed": 0, "pruned": 0, "infeasible": 0}

@@ -10,7 +10,10 @@ another, so runs resume.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -18,7 +21,10 @@ from typing import Any, Callable
 from actsearch.choices import SAMPLERS, unknown
 from actsearch.errors import ConfigError
 from actsearch.search.base import Proposal, Search, SearchSettings
+from actsearch.search.objectives import parse_objectives
 from actsearch.search.space import Dimension
+from actsearch.search.store import (GRACE, HEARTBEAT, METADATA, POLL, RECORDS, JOBS, SETTINGS_ATTR, StudyStore,
+                                    _alive_here, database_error, database_lock, is_database, redact)
 
 WORST = -1e9  # the accuracy value told for an infeasible candidate (it is never trained)
 
@@ -43,10 +49,12 @@ def _trial_constraints() -> bool:
     return hasattr(optuna.trial.Trial, "set_constraint")
 
 
-def _sampler(name: str, seed: int, constrained: bool):
+def _sampler(name: str, seed: int, constrained: bool, shared: bool = False):
     import optuna
 
     kw: dict[str, Any] = {"seed": seed}
+    if shared and name == "tpe":
+        kw["constant_liar"] = True  # trials running elsewhere count as bad guesses: spreads the processes
     if constrained and name in ("tpe", "nsga2", "nsga3", "gp") and not _trial_constraints():
         kw["constraints_func"] = _constraints
     factories: dict[str, Callable[..., Any]] = {
@@ -72,7 +80,15 @@ def _suggest(trial) -> Callable[[Dimension], Any]:
 
 class OptunaBackend:
     """Optuna ask-and-tell. ``--trials`` counts the study's trials in a terminal state, as
-    Optuna's ``n_trials`` does; a point already scored still counts (it is answered from the log)."""
+    Optuna's ``n_trials`` does; a point already scored still counts (it is answered from the log).
+
+    With ``--storage`` naming a database (PostgreSQL, MySQL, or an explicit SQLite file) several
+    processes on several machines share the study, and the database is the truth
+    (``actsearch.search.store``): the schema and the study are set up under a database lock, the
+    run's settings are a study attribute every process must match, each process has its own
+    sampler stream, asks are counted under the lock against the trials finished *and* running in
+    every process (no machine overshoots ``--trials``), and running trials carry heartbeats.
+    """
 
     command = "tune"
 
@@ -83,9 +99,15 @@ class OptunaBackend:
             raise ConfigError(f"--trials must be >= 1, got {settings.trials}")
         if settings.timeout is not None and not settings.timeout > 0:
             raise ConfigError(f"--timeout must be a positive number of seconds, got {settings.timeout}")
+        if settings.storage is not None and not (is_database(settings.storage)
+                                                 or settings.storage.startswith("journal:")):
+            raise ConfigError(f"--storage {settings.storage!r}: give an Optuna RDB URL (sqlite:///, postgresql://, "
+                              "mysql://) or journal:PATH")
         self.settings = settings
         self.local = settings.storage is None
+        self.shared = is_database(settings.storage)
         self.study = None
+        self.store: StudyStore | None = None
         self.started = 0.0
 
     def identity(self) -> dict[str, Any]:
@@ -98,41 +120,106 @@ class OptunaBackend:
         if url is None:
             path = (search.run_dir / "study.db").resolve()
             return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 120}})
-        if url.startswith(("sqlite", "postgresql", "mysql")):
-            # Heartbeats let any process mark a trial of a killed process on another machine failed.
-            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
-        if url.startswith("journal:"):
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url.split(":", 1)[1]))
-        raise ConfigError(f"--storage {url!r}: give an Optuna RDB URL (sqlite:///, postgresql://, mysql://) "
-                          "or journal:PATH")
+        if is_database(url):
+            kwargs: dict[str, Any] = {"heartbeat_interval": HEARTBEAT, "grace_period": GRACE}
+            if url.startswith("sqlite"):
+                kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
+            else:
+                kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+            return _rdb_storage(url, kwargs)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url.split(":", 1)[1]))
 
-    def open(self, search: Search, warm: list[dict[str, Any]]) -> None:
-        import time
+    # --- opening the study ------------------------------------------------------------------------
 
+    def shared_store(self, search: Search) -> StudyStore | None:
+        """For ``Search``: the store of a database study (opened now, so the baseline is shared
+        too), or None when the run folder is the truth."""
+        if not self.shared:
+            return None
+        self._open_study(search)
+        return self.store
+
+    def _open_study(self, search: Search) -> None:
         import optuna
         import sqlalchemy.exc
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        where = self.settings.storage or "the run folder's study.db"
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        url = self.settings.storage
+        where = redact(url) if url else "the run folder's study.db"
         constrained = search.settings.max_cost is not None
+        seed = search.settings.seed if not self.shared else process_seed(search.settings.seed, search.run_dir)
         try:
-            self.study = optuna.create_study(
-                storage=self._storage(search), study_name=self.settings.study, load_if_exists=True,
-                directions=["maximize", "minimize"],
-                sampler=_sampler(self.settings.sampler, search.settings.seed, constrained))
+            storage = self._storage(search)
+            engine = getattr(storage, "engine", None)
+            with (database_lock(engine) if self.shared else _nothing()):
+                if self.shared:
+                    METADATA.create_all(engine, checkfirst=True)
+                fresh = self.settings.study not in optuna.study.get_all_study_names(storage)
+                self.study = optuna.create_study(
+                    storage=storage, study_name=self.settings.study, load_if_exists=True,
+                    directions=["maximize", "minimize"],
+                    sampler=_sampler(self.settings.sampler, seed, constrained, shared=self.shared))
+                self._check_settings(search, fresh)
+                if self.shared:
+                    self.store = StudyStore(self.study._storage, self.study._study_id, url, engine)
+                    if fresh:  # a study id the database reuses must not inherit old rows
+                        _forget(engine, self.study._study_id)
         except ImportError as exc:
-            raise ConfigError(f"--storage {where}: {exc}; install the database driver (pip install psycopg "
-                              "for PostgreSQL, pymysql for MySQL)") from None
-        except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot open the study in {where}: {first}; check the URL and that the "
-                              "database server is running") from None
+            raise database_error(exc, url or "sqlite://") from None
+        except (sqlalchemy.exc.SQLAlchemyError, OSError, optuna.exceptions.StorageInternalError) as exc:
+            if url is None or not self.shared:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot open the study in {where}: {first}; check the URL and that the "
+                                  "database server is running") from None
+            raise database_error(exc, url) from None
+        except ConfigError:
+            raise
         except ValueError as exc:  # e.g. an existing study with other directions
             raise ConfigError(f"cannot open study '{self.settings.study}' in {where}: {exc}") from None
-        self._fail_stale(search)
-        self._enqueue_warm(search, warm)
+        if self.store is not None:
+            self.store.start()
+
+    def _check_settings(self, search: Search, fresh: bool) -> None:
+        """The run's settings as study attributes (optuna-dashboard shows them); a process whose
+        settings differ from the study's is refused, and so is a study another tool made."""
+        study = self.study
+        mine = json.loads(json.dumps(search.snapshot_settings, default=str))
+        attrs = study.user_attrs
+        theirs = attrs.get(SETTINGS_ATTR)
+        where = f"study '{self.settings.study}' in {redact(self.settings.storage)}" if self.settings.storage else \
+            f"the study of {search.run_dir}"
+        if theirs is None:
+            if self.settings.storage is not None and not fresh and (study.trials or attrs):
+                raise ConfigError(f"{where} was not made by actsearch (it has trials but no actsearch settings); "
+                                  "use another --study")
+            train = mine.get("train", {})
+            readable = {"task": train.get("task"), "model": train.get("model"), "budget": train.get("budget"),
+                        "seed": train.get("seed"), "space": mine.get("space"), "objectives": mine.get("objectives"),
+                        "sampler": self.settings.sampler, "rank": mine.get("rank"), "max_cost": mine.get("max_cost")}
+            for key, value in readable.items():
+                study.set_user_attr(key, value)
+            study.set_user_attr(SETTINGS_ATTR, mine)
+            study.set_metric_names(["val_diff_vs_relu", parse_objectives(mine["objectives"])[1]])
+            return
+        if not isinstance(theirs, dict):
+            raise ConfigError(f"{where} holds an unreadable '{SETTINGS_ATTR}' attribute; use another --study")
+        diff = _first_difference(theirs, mine)
+        if diff is not None:
+            key, old, new = diff
+            raise ConfigError(f"{where} was started with {key}={old!r}, not {new!r}; run every process with the "
+                              "same options, or use another --study")
+
+    def open(self, search: Search, warm: list[dict[str, Any]]) -> None:
+        import time
+
         self.search = search
+        if self.study is None:
+            self._open_study(search)
+        with self._lock():
+            self._fail_stale(search)
+            self._enqueue_warm(search, warm)
         self.started = time.monotonic()
 
     def _enqueue_warm(self, search: Search, warm: list[dict[str, Any]]) -> None:
@@ -149,10 +236,17 @@ class OptunaBackend:
         for point in todo[: self.remaining()]:
             self.study.enqueue_trial(point, skip_if_exists=True)
 
+    def _lock(self):
+        return database_lock(self.store.engine) if self.store is not None else _nothing()
+
     def _fail_stale(self, search: Search) -> None:
-        """Finish trials a killed process left RUNNING, then check the study against the log
-        (repairing the side that lost something, refusing two different searches)."""
+        """Trials left RUNNING by a killed process end. In the run folder's own study: the check
+        module finishes them (told from the log where their record reached it, else FAIL) and
+        checks the study against the log, repairing the side that lost something. With a shared
+        database: this run folder's own trial at once when its process is dead on this host; any
+        other only when its heartbeats stopped (Optuna's ``fail_stale_trials``)."""
         import optuna
+        from optuna.trial import TrialState
 
         from actsearch.check import fail_stale, reconcile
 
@@ -160,14 +254,36 @@ class OptunaBackend:
             fail_stale(self.study, search.run_dir)
             reconcile(search.run_dir, self.study)
             search.reload()  # what the repairs appended
-        elif isinstance(self.study._storage, optuna.storages.RDBStorage):
+            return
+        if self.shared:
+            mine = process_identity(search.run_dir)
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                owner = t.user_attrs.get("process") or {}
+                if owner.get("id") == mine and _alive_here(owner.get("owner", "")) is False:
+                    self._fail_killed(search, t)
+        if isinstance(getattr(self.study._storage, "_backend", self.study._storage), optuna.storages.RDBStorage):
             optuna.storages.fail_stale_trials(self.study)  # heartbeats tell dead processes
 
-    def _finished(self) -> int:
+    def _fail_killed(self, search: Search, t) -> None:
         from optuna.trial import TrialState
 
-        return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                                  TrialState.FAIL)))
+        search.record({"activation_config": t.user_attrs.get("activation", {"name": "relu"}), "seed": search.base.seed,
+                       "status": "failed", "reason": "the process running it was killed"},
+                      role="search", trial=t.number, point=dict(t.params))
+        self.study.tell(t.number, state=TrialState.FAIL)
+
+    def _counts(self) -> tuple[int, int, int]:
+        """(finished, running, waiting) trials of the study, every process together."""
+        from optuna.trial import TrialState
+
+        trials = self.study.get_trials(deepcopy=False)
+        finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        waiting = sum(t.state == TrialState.WAITING for t in trials)
+        return finished, running, waiting
+
+    def _finished(self) -> int:
+        return self._counts()[0]
 
     def remaining(self) -> int:
         return max(0, self.settings.trials - self._finished())
@@ -175,19 +291,46 @@ class OptunaBackend:
     def ask(self) -> list[Proposal]:
         import time
 
-        from optuna.trial import TrialState
+        import optuna
 
-        if self.settings.timeout is not None and time.monotonic() - self.started > self.settings.timeout:
-            return []
-        left = self.settings.trials - self._finished()
-        waiting = len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        deadline = time.monotonic() + 30 * 24 * 3600
+        while time.monotonic() < deadline:
+            if self.settings.timeout is not None and time.monotonic() - self.started > self.settings.timeout:
+                return []
+            stop = getattr(self.search, "stop", None)
+            if stop is not None and stop.requested:
+                return []
+            with self._lock():
+                if self.shared:
+                    optuna.storages.fail_stale_trials(self.study)
+                finished, running, waiting = self._counts()
+                # other processes' running trials are theirs to finish: counting them keeps every
+                # machine within --trials (a killed process's trial turns FAIL when its heartbeat stops)
+                left = self.settings.trials - finished - (running if self.shared else 0)
+                if left > 0:
+                    return self._ask(min(left, max(self.search.settings.workers, 1)), waiting)
+            if not self.shared or running == 0:
+                return []
+            time.sleep(POLL * 2)  # the study is full but others still run: wait for their trials (racing needs them)
+        return []
+
+    def _ask(self, n: int, waiting: int) -> list[Proposal]:
         batch = []
-        for _ in range(max(0, min(left, max(self.search.settings.workers, 1)))):
+        owner = None
+        if self.store is not None:
+            owner = {"id": process_identity(self.search.run_dir), "owner": self.store.owner,
+                     "run_dir": str(self.search.run_dir)}
+        for _ in range(n):
             warm = waiting > 0  # enqueued points come out first
             waiting -= 1
             trial = self.study.ask()
+            if self.store is not None:
+                self.store.trial_started(trial._trial_id)
+                trial.set_user_attr("process", owner)
             point = self.search.space.sample(_suggest(trial))
-            trial.set_user_attr("activation", self.search.space.to_activation(point))
+            activation = self.search.space.to_activation(point)
+            trial.set_user_attr("activation", activation)
+            trial.set_user_attr("label", _label(activation))
             batch.append(Proposal(point=point, trial=trial.number, warm=warm, handle=trial))
         return batch
 
@@ -217,6 +360,8 @@ class OptunaBackend:
             self.study.tell(trial, [value, cost])
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+        if self.store is not None:
+            self.store.trial_finished(trial._trial_id)
 
     def abandon(self, proposals: list[Proposal], exc: BaseException) -> None:
         """The trials under way when the machine failed end FAIL in the study and the log (or,
@@ -227,7 +372,99 @@ class OptunaBackend:
             fail_trial(self.study, self.search.run_dir, p.trial, exc, seed=self.search.base.seed)
 
     def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def _label(activation: dict[str, Any]) -> str:
+    from actsearch.activations import describe
+
+    return describe(activation)
+
+
+def _first_difference(theirs: dict[str, Any], mine: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first setting (training settings by their own name) two run identities differ in."""
+    for key in sorted(set(theirs) | set(mine), key=lambda k: (k != "train", k)):  # training settings first
+        a, b = theirs.get(key), mine.get(key)
+        if key == "train" and isinstance(a, dict) and isinstance(b, dict):
+            # the options a user types first; a budget also changes the epochs, batch size, ... it sets
+            for k in sorted(set(a) | set(b), key=lambda k: (k not in ("task", "model", "budget", "seed"), k)):
+                if a.get(k) != b.get(k):
+                    return k, a.get(k), b.get(k)
+        elif a != b:
+            if key == "space_definition":
+                return key, "(the study's space)", "(another definition)"
+            return key, a, b
+    return None
+
+
+def process_identity(run_dir) -> str:
+    """A stable name for the process searching from this run folder: made once, kept in the
+    folder, so a restart is the same process (its own stale trial is failed at once)."""
+    import uuid
+    from pathlib import Path
+
+    path = Path(run_dir) / ".process-id"
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except OSError:
         pass
+    text = uuid.uuid4().hex
+    tmp = path.with_name(f".process-id.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path.read_text().strip()
+
+
+def process_seed(seed: int, run_dir) -> int:
+    """Each process's own sampler stream: derived from the run's seed and the process identity,
+    so processes on one study do not propose the same points."""
+    digest = hashlib.sha256(f"{seed}:{process_identity(run_dir)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _rdb_storage(url: str, kwargs: dict[str, Any]):
+    """Optuna's RDB storage, created under the database lock: processes starting together on a
+    fresh database would otherwise race creating Optuna's tables (pg_type unique violation)."""
+    import optuna
+    import sqlalchemy as sa
+    import sqlalchemy.exc
+
+    if url.startswith("sqlite"):
+        return optuna.storages.RDBStorage(url, **kwargs)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with database_lock(engine):
+            for attempt in range(3):
+                try:
+                    return optuna.storages.RDBStorage(url, **kwargs)
+                except sqlalchemy.exc.IntegrityError:  # another tool created the schema at the same moment
+                    if attempt == 2:
+                        raise
+                    import time
+
+                    time.sleep(0.5)
+    finally:
+        engine.dispose()
+    raise AssertionError("unreachable")
+
+
+def _forget(engine, study_id: int) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        for table in (JOBS, RECORDS):
+            conn.execute(sa.delete(table).where(table.c.study_id == study_id))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 def tune(settings: TuneSettings, progress=None, on_stop_request=None):
