@@ -7,7 +7,9 @@ optuna load; the library validates against the same tuples.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 TASKS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "cnn", "resnet", "vit")
@@ -21,6 +23,21 @@ COSTS = ("activation_flops", "model_flops", "latency", "dead_ratio")
 RANKS = ("mean", "lcb")
 PICKS = ("knee", "best-accuracy", "min-cost")  # or trial:N
 PRESETS = ("nrelu", "deep-mlp", "vit-small")  # training.presets.PRESETS holds what each sets
+
+
+def _shipped_folder() -> Path:
+    """search_spaces/ beside the package (a checkout, an editable install), else where a wheel
+    puts the data files (``share/actsearch/search_spaces`` under the environment's prefix)."""
+    beside = Path(__file__).resolve().parents[1] / "search_spaces"
+    return beside if beside.is_dir() else Path(sys.prefix) / "share" / "actsearch" / "search_spaces"
+
+
+SHIPPED = _shipped_folder()
+
+
+def shipped_spaces() -> dict[str, Path]:
+    """The shipped search spaces (``--space NAME``) by name."""
+    return {p.stem: p for p in sorted(SHIPPED.glob("*.yaml"))}
 
 
 def unknown(what: str, value: object, allowed: Iterable[str]) -> str:

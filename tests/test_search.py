@@ -159,3 +159,15 @@ def test_held_out_seeds_give_the_verdict(tmp_path):
     assert {r["seed"] for r in holdout} == set(range(1000, 1006))  # seeds the search never used
     assert {r["activation_config"]["name"] for r in holdout} >= {"relu", "gelu"}
     assert json.loads(json.dumps(analysis.verdict.sentence))
+
+
+def test_every_shipped_space_is_valid():
+    """`actsearch spaces` lists the shipped files without validating them (no torch at start-up):
+    this is where they are validated."""
+    from actsearch.search.space import shipped_spaces
+
+    names = list(shipped_spaces())
+    assert {"bounded_negative", "r_relu", "sr_relu", "n_relu", "crrelu", "near_null"} <= set(names)
+    for name in names:
+        space = load_space(name)
+        assert space.dimensions and all(space.to_activation(space.active_values(p)) for p in space.warm_start)

@@ -21,13 +21,8 @@ print("HEAVY", sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr
 """
 
 
-SPACES_IMPORTS_TORCH = pytest.mark.xfail(
-    strict=True, reason="search/space.py imports actsearch.activations (torch) at module level to validate "
-    "warm-start points; `actsearch spaces` needs that import made lazy (not in this change's files)")
-
-
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["tune", "--help"], ["report", "--help"],
-                                  pytest.param(["spaces"], marks=SPACES_IMPORTS_TORCH)])
+                                  ["spaces"]])
 def test_interactive_commands_import_nothing_heavy(argv):
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True,

@@ -31,18 +31,9 @@ from typing import Any
 from actsearch.activations import ACTIVATIONS, validate_config
 from actsearch.activations.base import shown
 from actsearch.activations.registry import read_yaml
+from actsearch.choices import SHIPPED, shipped_spaces  # noqa: F401 (re-exported)
 from actsearch.errors import ConfigError
 
-def _shipped_folder() -> Path:
-    """search_spaces/ beside the package (a checkout, an editable install), else where a wheel
-    puts the data files (``share/actsearch/search_spaces`` under the environment's prefix)."""
-    import sys
-
-    beside = Path(__file__).resolve().parents[2] / "search_spaces"
-    return beside if beside.is_dir() else Path(sys.prefix) / "share" / "actsearch" / "search_spaces"
-
-
-SHIPPED = _shipped_folder()
 TOP_KEYS = {"name", "description", "activation", "fixed", "switches", "params", "warm_start"}
 SPEC_KEYS = {"float": {"type", "low", "high", "log", "step", "when"},
              "int": {"type", "low", "high", "log", "step", "when"},
@@ -169,10 +160,6 @@ class SearchSpace:
 def config_key(activation: dict[str, Any]) -> str:
     """One string per distinct activation config, whatever the key order."""
     return json.dumps(activation, sort_keys=True)
-
-
-def shipped_spaces() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(SHIPPED.glob("*.yaml"))}
 
 
 def load_space(name_or_path: str) -> SearchSpace:
