@@ -378,7 +378,9 @@ def _finish_search(search, analysis, as_json: bool = False, interrupted: bool = 
     from actsearch.analysis.report import print_report
 
     if as_json:
-        summary = analysis_json(analysis)
+        from actsearch.analysis.report import report_json
+
+        summary = report_json(analysis)
         summary.update(run_dir=str(search.run_dir), interrupted=interrupted)
         print(json.dumps(summary, indent=2, default=str), flush=True)
     else:
@@ -397,35 +399,6 @@ def _watch_interrupt(on_event):
         on_event(event)
 
     return wrapped, seen
-
-
-def _paired_json(p) -> dict | None:
-    if p is None:
-        return None
-    return {k: getattr(p, k, None) for k in ("n", "mean", "se", "ci", "t_p", "w_p", "p", "test", "wins", "ties",
-                                             "losses")}
-
-
-def analysis_json(analysis) -> dict:
-    """What a script needs from a search's analysis: the front, knee, counts, baseline, verdict."""
-    def member(c) -> dict:
-        return {"trial": c.trial, "trials": c.trials, "activation": c.label, "activation_config": c.activation,
-                "knee": c is analysis.knee, "seeds": c.seeds, "val_acc_mean": c.acc_mean, "val_acc_std": c.acc_std,
-                "diff": c.diff, "cost": c.cost, "equals_relu": c.equals_relu, "val_diff": _paired_json(c.val_diff),
-                "vs_relu": _paired_json(c.vs_relu), "vs_gelu": _paired_json(c.vs_gelu),
-                "p_adjusted": c.p_adjusted, "activation_flops": c.record.get("activation_flops")}
-
-    v = analysis.verdict
-    return {
-        "source": str(analysis.run_dir), "objective": analysis.objective, "raced": analysis.raced,
-        "front": [member(c) for c in analysis.front],
-        "knee": None if analysis.knee is None else analysis.knee.trial, "knee_reason": analysis.knee_reason,
-        "hypervolume": analysis.hypervolume, "reference": list(analysis.reference), "counts": analysis.counts,
-        "baseline_val": analysis.baseline_val, "baseline_acc": analysis.baseline_acc,
-        "verdict": None if v is None else {"beats": v.beats, "winners": v.winners, "sentence": v.sentence,
-                                           "decided": v.decided},
-        "settings": analysis.settings, "skipped_lines": analysis.skipped_lines,
-    }
 
 
 @app.command("tune")
@@ -643,11 +616,11 @@ def report_command(
 
     Example: actsearch report runs/quick   (or --storage postgresql://user@host/db --study fm: no folder needed)
     """
-    from actsearch.analysis.report import print_report
+    from actsearch.analysis.report import print_report, report_json
 
     analysis = _analysis(run_dir, storage, study)
     if json_:
-        print(json.dumps(analysis_json(analysis), indent=2, default=str), flush=True)
+        print(json.dumps(report_json(analysis), indent=2, default=str), flush=True)
         if analysis.skipped_lines:
             err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
                               f"results.jsonl: {analysis.skipped_lines[:5]}")

@@ -259,3 +259,32 @@ def logbook_table(logbook: list[dict], objective: str) -> Table:
         table.add_row(str(row["generation"]), str(row["evaluations"]), f"{row['best_diff']:+.2f}",
                       f"{row['lowest_cost']:,.4g}", str(row["front"]))
     return table
+
+
+def _paired_json(p) -> dict | None:
+    if p is None:
+        return None
+    return {k: getattr(p, k, None) for k in ("n", "mean", "se", "ci", "t_p", "w_p", "p", "test", "wins", "ties",
+                                             "losses")}
+
+
+def report_json(analysis) -> dict:
+    """What a script needs from a search's analysis: the front, knee, counts, baseline, verdict."""
+    def member(c) -> dict:
+        return {"trial": c.trial, "trials": c.trials, "activation": c.label, "activation_config": c.activation,
+                "knee": c is analysis.knee, "seeds": c.seeds, "val_acc_mean": c.acc_mean, "val_acc_std": c.acc_std,
+                "diff": c.diff, "cost": c.cost, "equals_relu": c.equals_relu, "val_diff": _paired_json(c.val_diff),
+                "vs_relu": _paired_json(c.vs_relu), "vs_gelu": _paired_json(c.vs_gelu),
+                "p_adjusted": c.p_adjusted, "activation_flops": c.record.get("activation_flops")}
+
+    v = analysis.verdict
+    return {
+        "source": str(analysis.run_dir), "objective": analysis.objective, "raced": analysis.raced,
+        "front": [member(c) for c in analysis.front],
+        "knee": None if analysis.knee is None else analysis.knee.trial, "knee_reason": analysis.knee_reason,
+        "hypervolume": analysis.hypervolume, "reference": list(analysis.reference), "counts": analysis.counts,
+        "baseline_val": analysis.baseline_val, "baseline_acc": analysis.baseline_acc,
+        "verdict": None if v is None else {"beats": v.beats, "winners": v.winners, "sentence": v.sentence,
+                                           "decided": v.decided},
+        "settings": analysis.settings, "skipped_lines": analysis.skipped_lines,
+    }
