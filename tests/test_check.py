@@ -293,8 +293,6 @@ def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
         check_output_path(tmp_path / "run")
 
 
-@pytest.mark.xfail(reason="train_command must call rundir.check_output_path(run_dir) before training (cli.py, "
-                   "owned by the lead)", strict=False)
 def test_train_into_a_run_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     import actsearch.training.trainer as trainer

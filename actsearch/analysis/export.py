@@ -15,6 +15,7 @@ import yaml
 import actsearch
 from actsearch.analysis.front import Candidate, RunAnalysis, pick
 from actsearch.analysis.report import cost_parts, split_sizes
+from actsearch.rundir import check_output_path, write_atomic
 from actsearch.errors import ConfigError, RunDirError
 
 PICKS = "knee, best-accuracy, min-cost or trial:N"
@@ -211,6 +212,7 @@ def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False
         raise ConfigError(why_not)
     if out.exists() and not force:
         raise RunDirError(f"{out} exists; pass --force to overwrite it, or --out another file")
+    check_output_path(out, folder=False, option="--out")  # before any work: a path that cannot be written
     c, why = pick(analysis, how)
     r, s = c.record, analysis.settings
     cost = cost_parts(r, c.activation)
@@ -247,8 +249,7 @@ def export(analysis: RunAnalysis, how: str, out: str | Path, force: bool = False
     header += ["# parameters not listed take their defaults, which this shape ignores",
                f"# use: actsearch.replace_activations(model, '{out.name}') (a fresh module per layer), then "
                "actsearch.set_progress(model, epoch / epochs) every epoch if a schedule is listed"]
-    try:
-        out.write_text("\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
-    except OSError as exc:
-        raise RunDirError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
+    # atomic: an interrupted export never leaves half a file where a good one was
+    write_atomic(out, "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
+                                                                   width=120))
     return doc

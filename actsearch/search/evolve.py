@@ -31,6 +31,7 @@ from deap import base, creator, tools
 
 from actsearch.errors import ConfigError, RunDirError
 from actsearch.activations.base import shown
+from actsearch.results import CHECKSUM, seal, seal_problem
 from actsearch.rundir import write_atomic
 from actsearch.search.base import Proposal, Search, SearchSettings
 from actsearch.search.space import SearchSpace
@@ -150,7 +151,7 @@ def save_checkpoint(path, generation: int, population, logbook: list[dict], rng)
         "logbook": logbook,
         "rng": _rng_states(rng),
     }
-    write_atomic(path, json.dumps(doc))
+    write_atomic(path, json.dumps(seal(doc)))  # sealed: a changed number that still parses is caught
 
 
 def load_checkpoint(path, space: SearchSpace, rng):
@@ -175,6 +176,10 @@ def load_checkpoint(path, space: SearchSpace, rng):
         raise refuse(f"not JSON: {str(exc).splitlines()[0][:80]}") from None
     except RecursionError:
         raise refuse("JSON nested too deep") from None
+    if seal_problem(doc):
+        raise refuse(seal_problem(doc))
+    if isinstance(doc, dict):
+        doc.pop(CHECKSUM, None)
     if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
         found = shown(doc.get("format")) if isinstance(doc, dict) else type(doc).__name__
         raise refuse(f"format is {found}, expected {CHECKPOINT_FORMAT!r}")
