@@ -250,7 +250,7 @@ def test_a_bug_is_one_line_exit_1_with_the_traceback_in_the_run_folder(tmp_path,
     logs = list(folder.glob("actsearch-crash-*.log"))
     assert len(logs) == 1 and not list(temp_folder.iterdir())
     assert result.stderr == (f"internal error: actsearch crashed (RuntimeError: simulated bug); the full traceback "
-                             f"is in {logs[0]}. This is a bug in actsearch, not in your input: please report it "
+                             f"is in {logs[0]} ; this is a bug in actsearch, not in your input: please report it "
                              "with that file.\n")
     log = logs[0].read_text()
     assert "Traceback (most recent call last)" in log and "RuntimeError: simulated bug" in log and "argv" in log
