@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from actsearch.choices import SAMPLERS, unknown
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, RunDirError
+from actsearch.rundir import machine_fault
 from actsearch.search.base import Proposal, Search, SearchSettings
 from actsearch.search.objectives import parse_objectives
 from actsearch.search.space import Dimension
@@ -169,6 +170,9 @@ class OptunaBackend:
         except ImportError as exc:
             raise database_error(exc, url or "sqlite://") from None
         except (sqlalchemy.exc.SQLAlchemyError, OSError, optuna.exceptions.StorageInternalError) as exc:
+            fault = machine_fault(exc)
+            if url is None and fault is not None:  # the run folder's own study: a fault of the machine
+                raise RunDirError(f"cannot write {fault[0] or search.run_dir / 'study.db'}: {fault[1]}") from None
             if url is None or not self.shared:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot open the study in {where}: {first}; check the URL and that the "
