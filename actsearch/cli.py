@@ -389,6 +389,22 @@ def _finish_search(search, analysis, as_json: bool = False, interrupted: bool = 
         raise typer.Exit(INTERRUPTED)
 
 
+def _run_search(task: str, base, json_: bool, unit: str, run: Callable):
+    """Load the data, then run a search (``run(progress=..., on_stop_request=...)``) under its
+    progress display; returns (its result, whether Ctrl-C or SIGTERM stopped it). With --json,
+    stdout carries the summary alone: progress lines and messages go to stderr."""
+    from actsearch.training.trainer import get_dataset
+
+    shown = err_console if json_ else console
+    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
+        with shown.status(f"loading {task}"):
+            get_dataset(task, base.data_dir)
+        with progress.search(shown, unit) as (on_event, on_stop):
+            on_event, seen = _watch_interrupt(on_event)
+            result = run(progress=on_event, on_stop_request=on_stop)
+    return result, seen["interrupted"]
+
+
 def _watch_interrupt(on_event):
     """Wrap a progress callback to learn whether the run ended on Ctrl-C / SIGTERM."""
     seen = {"interrupted": False}
@@ -421,19 +437,11 @@ def tune_command(
     Example: actsearch tune --task digits --trials 30
     """
     from actsearch.search.tune import TuneSettings, tune
-    from actsearch.training.trainer import get_dataset
 
     settings = TuneSettings(train=base, sampler=sampler, trials=trials, timeout=timeout, storage=storage,
                             study=study, **search)
-    shown = err_console if json_ else console
-    # --json: stdout carries the summary alone; progress lines and messages go to stderr
-    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
-        with shown.status(f"loading {task}"):
-            get_dataset(task, base.data_dir)
-        with progress.search(shown, "trial") as (on_event, on_stop):
-            on_event, seen = _watch_interrupt(on_event)
-            run, analysis = tune(settings, progress=on_event, on_stop_request=on_stop)
-    _finish_search(run, analysis, json_, seen["interrupted"])
+    (run, analysis), interrupted = _run_search(task, base, json_, "trial", lambda **kw: tune(settings, **kw))
+    _finish_search(run, analysis, json_, interrupted)
 
 
 @app.command("evolve")
@@ -456,21 +464,14 @@ def evolve_command(
     """
     from actsearch.analysis.report import logbook_table
     from actsearch.search.evolve import EvolveSettings, evolve
-    from actsearch.training.trainer import get_dataset
 
     settings = EvolveSettings(train=base, population=population, generations=generations, cxpb=cxpb, mutpb=mutpb,
                               **search)
-    shown = err_console if json_ else console
-    # --json: stdout carries the summary alone; progress lines and messages go to stderr
-    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
-        with shown.status(f"loading {task}"):
-            get_dataset(task, base.data_dir)
-        with progress.search(shown, "generation") as (on_event, on_stop):
-            on_event, seen = _watch_interrupt(on_event)
-            run, analysis, logbook = evolve(settings, progress=on_event, on_stop_request=on_stop)
+    (run, analysis, logbook), interrupted = _run_search(task, base, json_, "generation",
+                                                        lambda **kw: evolve(settings, **kw))
     if not json_:
         console.print(logbook_table(logbook, analysis.objective))
-    _finish_search(run, analysis, json_, seen["interrupted"])
+    _finish_search(run, analysis, json_, interrupted)
 
 
 @app.command("compare")
