@@ -149,3 +149,12 @@ def test_a_collapsed_seed_is_reported_not_taken_for_noise():
 def test_headroom_needs_two_activations_with_two_seeds(accuracies, message):
     with pytest.raises(ConfigError, match=message):
         headroom(accuracies)
+
+
+def test_nrelu_preset_trains_on_every_training_image():
+    """The N-ReLU seed's protocol has no validation split: compare reports the test split only."""
+    from actsearch.training.config import TrainConfig
+    from actsearch.training.presets import apply_preset
+
+    cfg = apply_preset("nrelu", TrainConfig(task="fashion-mnist")).resolved()
+    assert cfg.val_subset == 0 and cfg.train_subset is None and cfg.epochs == 8 and cfg.batch_size == 128
