@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.errors import RunDirError
-from actsearch.results import RESULTS, parse_line, read_results, record_point, seal_problem, torn_tail
+from actsearch.results import RESULTS, parse_line, read_results, record_point, relu_val, seal_problem, torn_tail
 from actsearch.rundir import LOCK, SNAPSHOT, _alive, io_errors, machine_fault, write_atomic
 
 STUDY = "study.db"
@@ -122,12 +122,6 @@ def distributions(space) -> dict[str, Any]:
         else:
             out[d.name] = FloatDistribution(d.low, d.high, log=d.log, step=d.step)
     return out
-
-
-def relu_val(records: list[dict[str, Any]]) -> dict[int, float]:
-    """ReLU's validation accuracy per seed, from the log's baseline records."""
-    return {r["seed"]: r["val_acc"] for r in records
-            if r.get("role") == "baseline" and r.get("status") == "ok" and isinstance(r.get("val_acc"), (int, float))}
 
 
 def _values(record: dict[str, Any], objective: str, relu: dict[int, float]) -> tuple[float, float] | None:

@@ -260,8 +260,6 @@ def with_train_options(command: Callable) -> Callable:
 
 def parse_sets(pairs: list[str]) -> dict:
     """``--set T=1.2 --set shape=cubic`` -> {"T": 1.2, "shape": "cubic"} (values typed as YAML)."""
-    import yaml
-
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

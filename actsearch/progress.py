@@ -139,7 +139,7 @@ class _SearchLog:
         self.thread = threading.Thread(target=self._status_loop, daemon=True)
 
     def _eta(self) -> str:
-        e, total, done = self.last, self.last.get("total"), self.last.get("done") or 0
+        total, done = self.last.get("total"), self.last.get("done") or 0
         if not total or not done or done >= total:
             return ""
         per = (time.monotonic() - self.phase_start) / done

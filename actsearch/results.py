@@ -87,6 +87,16 @@ def seal_problem(doc: Any) -> str | None:
     return None if doc[CHECKSUM] == expected else "its checksum does not match (a byte was changed)"
 
 
+def relu_val(records: list[Record]) -> dict[int, float]:
+    """ReLU's validation accuracy per seed, from the baseline records (a seed logged twice, by two
+    processes, counts once)."""
+    out: dict[int, float] = {}
+    for r in records:
+        if r.get("role") == "baseline" and r.get("status") == "ok" and isinstance(r.get("val_acc"), (int, float)):
+            out.setdefault(r["seed"], r["val_acc"])
+    return out
+
+
 def record_problems(record: Any) -> list[str]:
     """What makes a parsed line not a usable Record (empty when it is one)."""
     if not isinstance(record, dict):

@@ -16,7 +16,7 @@ from typing import Any
 
 from actsearch.analysis import stats
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.results import read_results
+from actsearch.results import read_results, relu_val
 from actsearch.rundir import read_snapshot
 from actsearch.search.objectives import cost_value, parse_objectives, relu_equal
 from actsearch.search.space import config_key
@@ -191,11 +191,8 @@ def candidates_of(records: list[dict[str, Any]], objective: str) -> tuple[dict[s
     counts once however many processes or trials logged it."""
     from actsearch.activations import describe
 
-    relu: dict[int, float] = {}
+    relu = relu_val(records)
     out: dict[str, Candidate] = {}
-    for r in records:
-        if r.get("role") == "baseline" and r.get("status") == "ok" and r.get("val_acc") is not None:
-            relu.setdefault(r["seed"], r["val_acc"])
     for r in records:
         if r.get("role") != "search":
             continue

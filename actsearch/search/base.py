@@ -26,6 +26,7 @@ more seeds, the held-out seeds, and progress events with one set of keys:
 
 from __future__ import annotations
 
+import contextlib
 import concurrent.futures as futures
 import math
 import multiprocessing as mp
@@ -246,7 +247,7 @@ class Search:
         pool = (futures.ProcessPoolExecutor(settings.workers, mp_context=mp.get_context("spawn"))
                 if settings.workers > 1 else None)
         try:
-            with (lock or _Nothing()), GracefulStop(on_stop_request) as stop:
+            with (lock or contextlib.nullcontext()), GracefulStop(on_stop_request) as stop:
                 self.stop = stop
                 self.ensure_baseline(range(self.base.seed, self.base.seed + BASELINE_SEEDS), emit, pool)
                 relu = self.relu_val()
@@ -424,14 +425,6 @@ def _score_job(args: tuple) -> dict[str, Any]:
     """One training job (module level so a process pool can pickle it)."""
     base, objective, activation, seed, rungs = args
     return Evaluator(base, objective).score(activation, seed=seed, stop=rungs.should_stop if rungs else None)
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 class GracefulStop:

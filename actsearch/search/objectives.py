@@ -9,7 +9,6 @@ before training (FLOPs, latency) except the dead-unit ratio.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -156,7 +155,3 @@ def relu_equal(config: dict[str, Any]) -> bool:
     linear_zero = p["shape"] == "zero" or (p["shape"] == "linear" and p["alpha"] == 0)
     noisy = p["sigma"] > 0 or (p["sigma_end"] > 0 and p["sigma_schedule"] != "constant")
     return linear_zero and not noisy and p["eps"] == 0 and not p["eps_learnable"]
-
-
-def is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -31,7 +31,7 @@ from typing import Any
 from actsearch.activations import ACTIVATIONS, validate_config
 from actsearch.activations.base import shown
 from actsearch.activations.registry import read_yaml
-from actsearch.choices import SHIPPED, shipped_spaces  # noqa: F401 (re-exported)
+from actsearch.choices import shipped_spaces
 from actsearch.errors import ConfigError
 
 TOP_KEYS = {"name", "description", "activation", "fixed", "switches", "params", "warm_start"}

@@ -10,6 +10,7 @@ another, so runs resume.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -154,7 +155,7 @@ class OptunaBackend:
         try:
             storage = self._storage(search)
             engine = getattr(storage, "engine", None)
-            with (database_lock(engine) if self.shared else _nothing()):
+            with (database_lock(engine) if self.shared else contextlib.nullcontext()):
                 if self.shared:
                     METADATA.create_all(engine, checkfirst=True)
                 fresh = self.settings.study not in optuna.study.get_all_study_names(storage)
@@ -241,7 +242,7 @@ class OptunaBackend:
             self.study.enqueue_trial(point, skip_if_exists=True)
 
     def _lock(self):
-        return database_lock(self.store.engine) if self.store is not None else _nothing()
+        return database_lock(self.store.engine) if self.store is not None else contextlib.nullcontext()
 
     def _fail_stale(self, search: Search) -> None:
         """Trials left RUNNING by a killed process end. In the run folder's own study: the check
@@ -461,14 +462,6 @@ def _forget(engine, study_id: int) -> None:
     with engine.begin() as conn:
         for table in (JOBS, RECORDS):
             conn.execute(sa.delete(table).where(table.c.study_id == study_id))
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def tune(settings: TuneSettings, progress=None, on_stop_request=None):
