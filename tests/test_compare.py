@@ -53,6 +53,23 @@ def test_compare_adds_exported_configs(tmp_path):
     assert "mine: r_relu(alpha=0.2, T=2)" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
+def test_compare_says_whether_the_setting_has_headroom(tmp_path):
+    """Before searching, a short compare tells a user whether activations differ by more than
+    seed noise on their setting; the deep MLP's collapsed ReLU seed is named, not averaged in."""
+    from actsearch.analysis.compare import Row, summary
+
+    def row(label, name, accs):
+        return Row("mlp", label, {"name": name}, [{"seed": s, "test_acc": a} for s, a in enumerate(accs)])
+
+    relu = [84.0, 83.6, 84.3, 67.84, 83.9, 84.1]
+    deep = summary([row("relu", "relu", relu), row("gelu", "gelu", [84.9, 85.1, 84.7, 85.0, 84.8, 85.2])])
+    note = next(line for line in deep if "headroom" in line)
+    assert note.startswith("mlp: headroom: ") and "1 of 6 relu seeds collapsed (67.84)" in note
+    flat = summary([row("relu", "relu", [88.4, 88.1, 88.7]), row("gelu", "gelu", [88.6, 88.2, 88.9])])
+    assert any(line.startswith("mlp: no headroom: ") for line in flat)
+    assert not any("headroom" in line for line in summary([row("relu", "relu", [88.4])]))  # one seed: no claim
+
+
 def test_compare_pairs_seeds_and_states_the_verdict(tmp_path):
     run = tmp_path / "cmp"
     result = invoke("compare", "--task", "digits", "--activations", "relu,gelu,sr_relu", "--seeds", "3",

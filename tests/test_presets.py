@@ -7,7 +7,7 @@ from actsearch.cli import app
 from actsearch.errors import ConfigError
 from actsearch.results import read_results
 from actsearch.training.config import TrainConfig
-from actsearch.training.headroom import headroom
+from actsearch.analysis.headroom import headroom
 from actsearch.training.models import build_model
 from actsearch.training.presets import PRESETS, apply_preset, get_preset
 from tests.conftest import write_mnist_folder

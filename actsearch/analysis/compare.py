@@ -9,6 +9,7 @@ comparison resumes where it stopped, and the table to ``comparison.md``.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -190,13 +191,22 @@ def markdown(rows: list[Row], base: TrainConfig) -> str:
 
 
 def summary(rows: list[Row]) -> list[str]:
-    """Plain sentences under the table: collapsed seeds, and per model whether anything beats
-    ReLU (Holm-adjusted across the rows of that model)."""
+    """Plain sentences under the table: collapsed seeds, per model whether anything beats ReLU
+    (Holm-adjusted across the rows of that model), and whether the setting has headroom at all
+    (the spread between activations against seed noise, ``headroom``)."""
+    from actsearch.analysis.headroom import headroom
+
     out = []
     for model in dict.fromkeys(r.model for r in rows):
         group = [r for r in rows if r.model == model]
+        accuracies = {r.label: r.values("test_acc") for r in group}
+        room = None
+        if len(accuracies) >= 2 and all(len(v) >= 2 for v in accuracies.values()):
+            with contextlib.suppress(ConfigError):  # too few seeds left besides collapsed ones
+                room = headroom(accuracies)
+                out.append(f"{model}: {room.summary()}.")  # it names every collapsed seed
         relu = next((r for r in group if r.activation == validate_config({"name": "relu"})), None)
-        if relu is not None and (note := stats.collapse_sentence(relu.values("test_acc"), "ReLU")):
+        if room is None and relu is not None and (note := stats.collapse_sentence(relu.values("test_acc"), "ReLU")):
             out.append(f"{model}: {note}.")
         judged = {r.label: r.vs_relu for r in group if r.vs_relu is not None}
         if judged:

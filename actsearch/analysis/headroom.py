@@ -10,9 +10,12 @@ threshold at 5% two-sided, Bonferroni-corrected over all pairs of activations so
 more activations does not make "headroom" likelier by chance.
 
 A deep plain network sometimes collapses on one seed (ReLU at 68% where its other seeds reach
-84%). Such a seed would swamp the seed spread and hide every difference, so a seed more than
-COLLAPSE points below its activation's median is counted as collapsed, reported on its own and
-left out of the means and spreads.
+84%). Such a seed would swamp the seed spread and hide every difference, so a seed that
+``stats.collapsed`` flags (far below its activation's median, in robust standard deviations and
+in points) is reported on its own and left out of the means and spreads.
+
+``actsearch compare`` prints this verdict under its table for every model it trained with two or
+more activations on two or more seeds.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import stats as sps
 
+from actsearch.analysis import stats
 from actsearch.errors import ConfigError
 
 ALPHA = 0.05
-COLLAPSE = 5.0  # accuracy points below the activation's median
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,9 @@ def headroom(accuracies: Mapping[str, Sequence[float]]) -> Headroom:
         raise ConfigError(f"a headroom check needs at least 2 seeds per activation; {', '.join(short)} has fewer")
     acc, collapsed = {}, {}
     for label, values in given.items():
-        floor = statistics.median(values) - COLLAPSE
-        acc[label] = [v for v in values if v >= floor]
-        collapsed[label] = [v for v in values if v < floor]
+        out = set(stats.collapsed(values))
+        acc[label] = [v for i, v in enumerate(values) if i not in out]
+        collapsed[label] = [v for i, v in enumerate(values) if i in out]
     means = {k: statistics.fmean(v) for k, v in acc.items()}
     stds = {k: statistics.stdev(v) if len(v) > 1 else 0.0 for k, v in acc.items()}
     seeds = {k: len(v) for k, v in acc.items()}
@@ -80,7 +83,7 @@ def headroom(accuracies: Mapping[str, Sequence[float]]) -> Headroom:
     pooled = math.sqrt(sum((seeds[k] - 1) * stds[k] ** 2 for k in acc) / dof)
     best, worst = max(means, key=means.get), min(means, key=means.get)
     pairs = len(acc) * (len(acc) - 1) // 2
-    t = float(stats.t.ppf(1 - ALPHA / 2 / pairs, dof))
+    t = float(sps.t.ppf(1 - ALPHA / 2 / pairs, dof))
     threshold = t * pooled * math.sqrt(1 / seeds[best] + 1 / seeds[worst])
     gap = means[best] - means[worst]
     return Headroom("headroom" if gap > threshold else "no headroom", means, stds, seeds, best, worst, gap,
