@@ -349,7 +349,7 @@ SEARCH_OPTIONS = {  # shared by tune and evolve: name -> (annotation, default)
     "confirm_budget": (Annotated[Optional[int], typer.Option(rich_help_panel=SEARCHING, help="Racing: at most this many training jobs \\[default: no limit].")], None),
     "holdout": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Seeds the search never used, on which the front, ReLU and GELU are scored on the test split for the report (6 is the fewest a signed-rank test can decide with).")], 6),
     "max_failures": (Annotated[int, typer.Option(rich_help_panel=SEARCHING, help="Stop after this many candidates in a row failed.")], 5),
-    "workers": (Annotated[int, typer.Option(help="Processes scoring candidates in parallel (CPU threads are split).")], 1),
+    "workers": (Annotated[Optional[int], typer.Option(help="Processes scoring candidates in parallel, each with its share of --threads \\[default: on a CPU one per thread (up to 8), each job on one thread; 1 on a GPU].", show_default=False)], None),
     "run_dir": (RunDir, None),
 }
 

@@ -14,7 +14,7 @@ from actsearch.results import read_results
 from actsearch.search.evolve import CHECKPOINT, EvolveSettings, decode, encode, evolve
 from actsearch.search.space import load_space
 
-FAST = ["--task", "digits", "--budget", "tiny", "--population", "4", "--confirm", "0", "--holdout", "0"]
+FAST = ["--task", "digits", "--budget", "tiny", "--threads", "1", "--population", "4", "--confirm", "0", "--holdout", "0"]
 
 
 def invoke(*args):
@@ -35,7 +35,7 @@ def final_state(run_dir):
 
 def test_evolve_end_to_end_then_report_and_export(tmp_path):
     run = tmp_path / "run"
-    result = invoke("evolve", *FAST, "--generations", "2", "--threads", "1", "--run-dir", str(run))
+    result = invoke("evolve", *FAST, "--generations", "2", "--run-dir", str(run))
     assert result.exit_code == 0, result.output
     assert "NSGA-II logbook" in result.output and "front" in result.output
     records, _ = read_results(run)
@@ -90,9 +90,9 @@ def test_parallel_equals_serial(tmp_path):
 ])
 def test_corrupted_checkpoint_is_one_clear_line(tmp_path, content, message):
     run = tmp_path / "run"
-    assert invoke("evolve", *FAST, "--generations", "1", "--threads", "1", "--run-dir", str(run)).exit_code == 0
+    assert invoke("evolve", *FAST, "--generations", "1", "--run-dir", str(run)).exit_code == 0
     (run / CHECKPOINT).write_text(content)
-    result = invoke("evolve", *FAST, "--generations", "2", "--threads", "1", "--run-dir", str(run))
+    result = invoke("evolve", *FAST, "--generations", "2", "--run-dir", str(run))
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 

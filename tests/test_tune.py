@@ -140,16 +140,27 @@ def test_sigkill_mid_run_then_resume(tmp_path):
 
 
 def test_two_worker_processes_share_one_study(tmp_path):
+    """--threads 2 on a CPU runs two one-thread worker processes by default (benchmarks/threads.py)."""
     run = tmp_path / "run"
-    result = invoke("tune", "--task", "digits", "--budget", "tiny", "--threads", "2", "--workers", "2",
+    result = invoke("tune", "--task", "digits", "--budget", "tiny", "--threads", "2",
                     "--trials", "6", "--confirm", "0", "--no-prune", "--run-dir", str(run))
     assert result.exit_code == 0, result.output
+    records, _ = read_results(run)
+    assert records and {r["train_config"]["threads"] for r in records} == {1}
     study = study_of(run)
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(study.trials) == 6 and len(complete) >= 5  # exactly --trials; at most a repeat is failed
     trials = search_trials(run)
     assert len(trials) == len(set(trials))  # nothing duplicated
     assert {t.number for t in complete} <= set(trials)  # nothing lost
+
+
+def test_default_workers_one_process_per_cpu_thread_capped():
+    from actsearch.search.base import MAX_DEFAULT_WORKERS, default_workers
+
+    assert default_workers(TrainConfig(threads=1, device="cpu").resolved()) == 1
+    assert default_workers(TrainConfig(threads=2, device="cpu").resolved()) == 2
+    assert default_workers(TrainConfig(threads=64, device="cpu").resolved()) == MAX_DEFAULT_WORKERS
 
 
 def test_rung_rule_keeps_candidates_within_the_seed_spread():

@@ -65,7 +65,7 @@ class SearchSettings:
     rank: str = "mean"  # what the sampler is told: mean paired difference, or its lower bound
     max_cost: float | None = None  # candidates costlier than this multiple of ReLU are infeasible
     max_failures: int = 5  # consecutive failed candidates that stop the search
-    workers: int = 1
+    workers: int | None = None  # processes scoring in parallel; None: default_workers
     run_dir: str | None = None
 
     @property
@@ -76,7 +76,7 @@ class SearchSettings:
     def check(self) -> None:
         if self.rank not in RANKS:
             raise ConfigError(unknown("--rank", self.rank, RANKS))
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.confirm < 0:
             raise ConfigError(f"--confirm must be >= 0, got {self.confirm}")
@@ -88,6 +88,22 @@ class SearchSettings:
             raise ConfigError(f"--max-cost must be a positive multiple of ReLU's cost (e.g. 1.5), got {self.max_cost}")
         if self.max_failures < 1:
             raise ConfigError(f"--max-failures must be >= 1, got {self.max_failures}")
+
+
+MAX_DEFAULT_WORKERS = 8  # each worker process holds its own copy of the data set
+
+
+def default_workers(base: TrainConfig) -> int:
+    """On a CPU, one process per thread of ``--threads`` (up to MAX_DEFAULT_WORKERS), each job on
+    one thread: a small proxy job gains little from intra-op threads and waits at their barrier
+    on every op, so two one-thread processes ran 1.35-2.3x more trials per second than one
+    two-thread process on an idle 2-core machine (benchmarks/threads.py, README). On an
+    accelerator, one process: the device is the shared resource."""
+    from actsearch.training.trainer import resolve_device
+
+    if resolve_device(base.device).type != "cpu":
+        return 1
+    return max(1, min(base.threads, MAX_DEFAULT_WORKERS))
 
 
 @dataclass
@@ -126,7 +142,8 @@ class Search:
         self.base = settings.train.resolved()
         if not self.base.val_subset:
             raise ConfigError("a search chooses on a validation split; give --val-subset N (N > 0)")
-        threads = max(1, self.base.threads // settings.workers)
+        self.workers = settings.workers or default_workers(self.base)
+        threads = max(1, self.base.threads // self.workers)
         self.job_config = replace(self.base, threads=threads)
         self.run_dir = Path(settings.run_dir) if settings.run_dir else new_run_dir(backend.command, self.base.task)
         identity = run_identity(self.base, space=self.space.name, space_definition=self.space.definition,
@@ -224,7 +241,7 @@ class Search:
             return list(pool.map(_score_job, batch) if pool is not None else map(_score_job, batch))
 
         # scale-out: with a shared store each job is trained once in the whole study (claimed there)
-        results = (self.store.score(list(todo), args, train, max(1, self.settings.workers))
+        results = (self.store.score(list(todo), args, train, self.workers)
                    if self.store is not None else train(args))
         for ((key, seed), idx), record in zip(todo.items(), results):
             for i in idx:
@@ -244,8 +261,8 @@ class Search:
         emit = progress or (lambda event: None)
         backend, settings = self.backend, self.settings
         lock = RunLock(self.run_dir) if backend.local else None
-        pool = (futures.ProcessPoolExecutor(settings.workers, mp_context=mp.get_context("spawn"))
-                if settings.workers > 1 else None)
+        pool = (futures.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+                if self.workers > 1 else None)
         try:
             with (lock or contextlib.nullcontext()), GracefulStop(on_stop_request) as stop:
                 self.stop = stop
@@ -409,10 +426,10 @@ class Search:
         entries = [(RELU, None), (GELU, None)] + [(c.activation, c.trial) for c in survivors]
         done = {(config_key(r["activation_config"]), r["seed"]) for r in self.records if r.get("role") == "holdout"}
         jobs = [(act, trial, s) for s in seeds for act, trial in entries if (config_key(act), s) not in done]
-        for k in range(0, len(jobs), max(1, self.settings.workers)):
+        for k in range(0, len(jobs), self.workers):
             if stop.requested:
                 return
-            chunk = jobs[k: k + max(1, self.settings.workers)]
+            chunk = jobs[k: k + self.workers]
             emit({"phase": "holdout", "done": k, "total": len(jobs),
                   "message": ", ".join(f"{describe(a)} on held-out seed {s}" for a, _, s in chunk)})
             for (act, trial, seed), rec in zip(chunk, self.score_many([(a, s, False) for a, _, s in chunk], pool)):

@@ -313,7 +313,7 @@ class OptunaBackend:
                 # machine within --trials (a killed process's trial turns FAIL when its heartbeat stops)
                 left = self.settings.trials - finished - (running if self.shared else 0)
                 if left > 0:
-                    return self._ask(min(left, max(self.search.settings.workers, 1)), waiting)
+                    return self._ask(min(left, self.search.workers), waiting)
             if not self.shared or running == 0:
                 return []
             time.sleep(POLL * 2)  # the study is full but others still run: wait for their trials (racing needs them)
