@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from actsearch.analysis.stats import (MIN_SEEDS, SIGNED_RANK, T_TEST, collapse_sentence, collapsed, holm, paired,
-                                      race_decision, undecided, verdict, welch)
+                                      race_decision, race_futile, undecided, verdict, welch)
 
 pytestmark = pytest.mark.filterwarnings("error")  # no warning may leak from the statistics
 
@@ -237,3 +237,32 @@ def test_race_keeps_its_error_over_all_looks():
         wrong += any(race_decision(list(d[:k]), budget_left=15 - k) != "undecided" for k in range(MIN_SEEDS, 16))
         naive += any(sps.ttest_1samp(d[:k], 0).pvalue < 0.05 for k in range(MIN_SEEDS, 16))
     assert wrong / 300 <= limit(300) < naive / 300
+
+
+def test_race_stops_a_candidate_more_seeds_cannot_decide():
+    assert race_futile([0.0, 0.0, 0.0], budget_left=3)  # computes exactly ReLU: never decided
+    assert race_futile([0.3, -0.4, 0.1], budget_left=3)  # noise around zero
+    assert not race_futile([2.0, 2.3, 1.8], budget_left=3)  # a clear trend: the last look will likely decide
+    assert not race_futile([0.3, -0.4, 0.1], budget_left=0)  # nothing left to save
+    assert not race_futile([0.3, -0.4], budget_left=4)  # fewer than RACE_MIN_SEEDS: no look yet
+
+
+def test_futility_keeps_the_fixed_confirmations_decisions_at_fewer_seeds():
+    # racing to 6 seeds (looks from 3 on) against giving every candidate all 6: under the null
+    # almost every race ends undecided either way, at about half the seeds
+    rng = np.random.default_rng(1)
+    for effect, min_agree, max_seeds in ((0.0, 0.95, 3.6), (1.0, 0.85, 4.6)):
+        agree = used = 0
+        for _ in range(300):
+            d = list(np.round(rng.normal(effect, 0.7, 6), 2))
+            out, n = "undecided", 6
+            for k in range(3, 7):
+                if (decision := race_decision(d[:k], budget_left=6 - k)) != "undecided":
+                    out, n = decision, k
+                    break
+                if race_futile(d[:k], budget_left=6 - k):
+                    n = k
+                    break
+            agree += out == race_decision(d, budget_left=0)
+            used += n
+        assert agree / 300 >= min_agree and used / 300 <= max_seeds

@@ -256,7 +256,7 @@ def race_field(records: list[dict[str, Any]], settings: dict[str, Any]) -> list[
 class RaceState:
     alive: list[Candidate]
     out: dict[int, int]  # trial -> the trial that beat it
-    decided: set[int]  # trials whose difference from ReLU is decided
+    decided: set[int]  # trials whose difference from ReLU is decided, or that more seeds cannot decide
 
 
 def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: list[Candidate],
@@ -278,7 +278,9 @@ def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: 
     decided = set()
     for c in members:
         common = [s for s in c.val_by_seed if s in relu]
-        if stats.race_decision([c.val_by_seed[s] - relu[s] for s in common], ALPHA, seeds_left) != "undecided":
+        diffs = [c.val_by_seed[s] - relu[s] for s in common]
+        if (stats.race_decision(diffs, ALPHA, seeds_left) != "undecided"
+                or stats.race_futile(diffs, ALPHA, seeds_left)):
             decided.add(c.trial)
     return RaceState([c for c in members if c.trial not in out], out, decided)
 

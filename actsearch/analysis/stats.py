@@ -48,6 +48,7 @@ MIN_SEEDS = 6  # see the module docstring: the smallest n whose signed-rank p ca
 # A race may decide from 3 seeds on: the paired t-test can (when the data let it choose the
 # t-test), while a signed-rank decision still needs 6 by its own p floor.
 RACE_MIN_SEEDS = 3
+FUTILITY_POWER = 0.1  # a racing candidate stops when its last look decides with less chance than this
 NORMALITY_ALPHA = 0.05  # Shapiro-Wilk level that switches the verdict to the signed-rank test
 COLLAPSE_K = 5.0  # robust standard deviations (1.4826 * MAD) below the median
 COLLAPSE_GAP = 3.0  # points below the median, at least; ordinary seed noise (sd <= 1.7) rarely gets there
@@ -303,6 +304,37 @@ def race_decision(diffs: Sequence[float], alpha: float = 0.05, budget_left: int 
     if p is None or p >= alpha / looks or effect == 0:
         return "undecided"
     return "better" if effect > 0 else "worse"
+
+
+def race_futile(diffs: Sequence[float], alpha: float = 0.05, budget_left: int = 0,
+                min_seeds: int = RACE_MIN_SEEDS, power: float = FUTILITY_POWER) -> bool:
+    """True when the seeds a racing candidate may still get are unlikely to decide it: the
+    chance that ``race_decision`` says 'better' or 'worse' at the race's last look is below
+    ``power`` (stochastic curtailment under the current trend, as group-sequential trials stop
+    for futility). A fixed confirmation would call such a candidate 'undecided' all the same,
+    so giving it the rest of the seeds buys nothing.
+
+    The trend: the remaining differences drawn with the observed mean and standard deviation;
+    the last look's threshold is the t-test's at that look's level. When the data already call
+    for the signed-rank test and its p floor at the last look (2 / 2^n) cannot go under that
+    level, no decision is possible at all. Identical differences (a member computing exactly
+    ReLU: all zero) can never be decided either.
+    """
+    d = np.round(np.asarray(diffs, dtype=float), 9)
+    k = len(d)
+    if k < min_seeds or budget_left <= 0:
+        return False
+    n = k + int(budget_left)
+    level = alpha / (n - min_seeds + 1)  # race_decision's level: split over every look
+    if np.ptp(d) == 0:
+        return bool(d[0] == 0)
+    if _choose(d, bool(collapsed(d) or collapsed(-d)), _shapiro_p(d)) == SIGNED_RANK and 2.0 / 2**n >= level:
+        return True
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    threshold = float(sps.t.ppf(1 - level / 2, n - 1)) * sd / math.sqrt(n)
+    spread = math.sqrt(n - k) * sd / n  # of the final mean, given the first k differences
+    chance = float(sps.norm.sf((threshold - mean) / spread) + sps.norm.cdf((-threshold - mean) / spread))
+    return chance < power
 
 
 @dataclass(frozen=True)
