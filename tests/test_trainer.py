@@ -163,3 +163,15 @@ def test_a_job_reports_validation_and_test_accuracy_apart():
     assert result.val_acc == result.val_curve[-1] and result.test_acc == result.curve[-1]
     none = train(TrainConfig(task="digits", budget="tiny", threads=1, val_subset=0))
     assert none.val_acc is None and none.val_curve == []
+
+
+@pytest.mark.parametrize("depth, norm", [(None, None), (5, "batch")])
+def test_costs_without_training_are_the_trained_models(depth, norm):
+    """--max-cost and the latency objective read model_costs before a job trains: it must be the
+    model the job trains, --depth and --norm included."""
+    cfg = TrainConfig(task="digits", budget="tiny", epochs=1, threads=1, depth=depth, norm=norm,
+                      activation={"name": "sr_relu"})
+    trained = train(cfg)
+    costs = trainer.model_costs(cfg)
+    assert (costs.model_flops, costs.activation_flops, costs.params) == (
+        trained.model_flops, trained.activation_flops, trained.params)

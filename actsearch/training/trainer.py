@@ -196,7 +196,7 @@ def model_costs(config: TrainConfig) -> cost.ModelCost:
     cfg = config.resolved()
     data = get_dataset(cfg.task, cfg.data_dir)
     model = build_model(cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation),
-                        cfg.width)
+                        cfg.width, depth=cfg.depth, norm=cfg.norm)
     example = Batches(data, data.train_x[:2], data.train_y[:2], torch.device("cpu")).get(torch.arange(2))
     return cost.measure(model, example, cfg.activation)
 
