@@ -610,21 +610,29 @@ def report_command(
     storage: StorageOpt = None,
     study: StudyOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON (front, knee, counts, baseline, verdict).")] = False,
+    latency: Annotated[bool, typer.Option("--latency", help="Also measure each front member's forward+backward time over ReLU's at the task's shapes, on this machine, now (a few seconds per member).")] = False,
 ) -> None:
     """Print a search's report: the verdict, the front with the knee, hypervolume, trial counts.
 
     Example: actsearch report runs/quick   (or --storage postgresql://user@host/db --study fm: no folder needed)
     """
-    from actsearch.analysis.report import print_report, report_json
+    from actsearch.analysis.report import measure_latency, print_report, report_json
 
     analysis = _analysis(run_dir, storage, study)
+    measured = None
+    if latency:
+        with (err_console if json_ else console).status("measuring latency of the front"):
+            measured = measure_latency(analysis)
     if json_:
-        print(json.dumps(report_json(analysis), indent=2, default=str), flush=True)
+        out = report_json(analysis)
+        if measured is not None:
+            out["latency"] = {str(k): v for k, v in measured.items()}
+        print(json.dumps(out, indent=2, default=str), flush=True)
         if analysis.skipped_lines:
             err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
                               f"results.jsonl: {analysis.skipped_lines[:5]}")
         return
-    print_report(console, analysis)
+    print_report(console, analysis, latency=measured)
     if analysis.skipped_lines:
         err_console.print(f"[yellow]warning:[/] skipped {len(analysis.skipped_lines)} damaged line(s) of "
                           f"results.jsonl: {analysis.skipped_lines[:5]}")

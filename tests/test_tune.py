@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -59,6 +60,11 @@ def test_tune_end_to_end_report_and_export(tmp_path):
     # report again on demand
     again = invoke("report", str(run))
     assert again.exit_code == 0 and "Racing survivors" in again.output
+    # time beside FLOPs: each front member's measured fwd+bwd over ReLU's, at the task's shapes
+    timed = invoke("report", str(run), "--latency", "--json")
+    assert timed.exit_code == 0, timed.output
+    latency = json.loads(timed.stdout)["latency"]
+    assert set(latency) == {str(c.trial) for c in analysis.front} and all(v > 0 for v in latency.values())
     # export loads back into the same module
     out = tmp_path / "best.yaml"
     exported = invoke("export", str(run), "--pick", "best-accuracy", "--out", str(out))

@@ -115,7 +115,20 @@ def _number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def front_table(analysis, compact: bool = False) -> Table:
+def measure_latency(analysis) -> dict[int, float]:
+    """Each front member's forward+backward time over ReLU's, measured now in this process at
+    the run's task shapes (the ``latency`` objective's measurement): what FLOPs do not say."""
+    from dataclasses import fields
+
+    from actsearch.search.objectives import activation_latency
+    from actsearch.training.config import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)}
+    base = TrainConfig(**{k: v for k, v in analysis.settings.get("train", {}).items() if k in known})
+    return {c.trial: activation_latency(base, c.activation) for c in analysis.front}
+
+
+def front_table(analysis, compact: bool = False, latency: dict[int, float] | None = None) -> Table:
     """The front sorted by cost, knee marked, one statistic per column, each named with its split
     and image count: validation accuracy (what was chosen on) and its paired difference from
     ReLU; the cost beside ReLU's and the model's; on the held-out seeds, the test-split
@@ -140,6 +153,8 @@ def front_table(analysis, compact: bool = False) -> Table:
         table.add_column(name, justify=justify, overflow="fold")
     if analysis.objective != "activation_flops":
         table.add_column(analysis.objective, justify="right")
+    if latency is not None and analysis.objective != "latency":
+        table.add_column(f"latency{nl}(fwd+bwd / ReLU,{nl}measured now)", justify="right")
     sep = "\n" if compact else " "
     for c, alike in collapsed_front(analysis):
         label = c.label + (" = ReLU" if c.equals_relu else "")
@@ -156,6 +171,8 @@ def front_table(analysis, compact: bool = False) -> Table:
                _paired_cell(c.vs_gelu, sep=sep)]
         if analysis.objective != "activation_flops":
             row.append(f"{c.cost:.4g}")
+        if latency is not None and analysis.objective != "latency":
+            row.append(f"{latency[c.trial]:.2f}x" if c.trial in latency else "-")
         table.add_row(*row, style="bold green" if c is analysis.knee else None)
     n = analysis.counts
     base = "-" if analysis.baseline_acc is None else f"{analysis.baseline_acc:.2f}% ({len(analysis.baseline_val)} seeds)"
@@ -234,7 +251,7 @@ def print_table(console, table) -> None:
     console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
-def print_report(console, analysis, run_dir=None) -> None:
+def print_report(console, analysis, run_dir=None, latency: dict[int, float] | None = None) -> None:
     """The whole report of a search, in reading order: the verdict first, the front table, the
     pick and the next commands. On a terminal the table wraps to the window; elsewhere (a log
     file, a pipe) every row is kept on one line, however wide, so nothing is cut."""
@@ -242,7 +259,7 @@ def print_report(console, analysis, run_dir=None) -> None:
     if head:
         style = "bold green" if analysis.verdict is not None and analysis.verdict.beats else "bold yellow"
         console.print(head, style=style, highlight=False, markup=False, soft_wrap=True)
-    print_table(console, front_table(analysis, compact=console.is_terminal))
+    print_table(console, front_table(analysis, compact=console.is_terminal, latency=latency))
     for line in next_steps(analysis, run_dir):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     try:
