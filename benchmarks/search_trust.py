@@ -1,13 +1,14 @@
 """Does the search tell the truth? Three measurements, each against its reference in the same run.
 
     python benchmarks/search_trust.py calibration --repeats 20     # near-null space: "no gain" >= 19/20
-    python benchmarks/search_trust.py racing                        # racing vs fixed 5-seed confirmation
+    python benchmarks/search_trust.py racing --runs 3               # racing vs fixed 5-seed confirmation
     python benchmarks/search_trust.py pruning                       # front with the rung rule vs without
 
 calibration: ``tune`` over ``search_spaces/near_null.yaml`` (members differ from ReLU by a term
 too small to matter) with different seeds; counts the runs whose verdict claims a gain.
-racing: one search's front, confirmed (a) by a fixed 5 extra seeds per member, (b) by racing
-with at most 5; same candidates, same seeds; prints the decisions of each and the jobs each trained.
+racing: a search's front, confirmed (a) by a fixed 5 extra seeds per member, (b) by racing
+with at most 5; same candidates, same seeds; prints the decisions of each (survivors, and each
+survivor's verdict vs ReLU) and the jobs each trained, for ``--runs`` searches with seeds 0, 1, ...
 pruning: the same proposals (a fixed list of random points) scored with and without the rung
 rule; prints both fronts and the epochs trained.
 """
@@ -51,21 +52,37 @@ def _jobs(run: Path, role: str) -> int:
 
 
 def racing(args) -> None:
+    totals = {"fixed": 0, "racing": 0}
+    agree = []
+    for seed in range(args.runs):
+        same, jobs = race_once(args, seed)
+        agree.append(same)
+        for k in totals:
+            totals[k] += jobs[k]
+        print(f"seed {seed}: same decisions {same}; fixed / racing confirmation jobs "
+              f"{jobs['fixed']} / {jobs['racing']} = {jobs['fixed'] / max(1, jobs['racing']):.2f}x\n", flush=True)
+    print(f"{sum(agree)}/{len(agree)} runs reach the same decisions; over all runs fixed / racing confirmation "
+          f"jobs {totals['fixed']} / {totals['racing']} = {totals['fixed'] / max(1, totals['racing']):.2f}x")
+
+
+def race_once(args, seed: int) -> tuple[bool, dict[str, int]]:
+    """One search's front confirmed twice from the same records: (same survivors and verdicts
+    vs ReLU, confirmation jobs of each)."""
     with tempfile.TemporaryDirectory() as tmp:
-        base = TrainConfig(task=args.task, budget=args.budget, seed=0, threads=1)
+        base = TrainConfig(task=args.task, budget=args.budget, seed=seed, threads=1)
         first = Path(tmp) / "search"
         tune(TuneSettings(train=base, trials=args.trials, confirm=0, holdout=0, run_dir=str(first)))
         runs = {}
-        for name, confirm in (("fixed", None), ("racing", 5)):
+        for name in ("fixed", "racing"):
             run = Path(tmp) / name
             shutil.copytree(first, run)
             settings = TuneSettings(train=base, trials=args.trials, confirm=5, holdout=0, run_dir=str(run))
             search = Search(settings, OptunaBackend(settings))
             if name == "fixed":  # every member of the front gets all 5 seeds: no early decisions
                 field_ = race_field(search.records, search.snapshot_settings)
-                for seed in range(1, 6):
-                    search.ensure_baseline([seed], lambda e: None, None)
-                    for c, rec in zip(field_, search.score_many([(c.activation, seed, False) for c in field_], None)):
+                for extra in range(seed + 1, seed + 6):
+                    search.ensure_baseline([extra], lambda e: None, None)
+                    for c, rec in zip(field_, search.score_many([(c.activation, extra, False) for c in field_], None)):
                         search.record({k: v for k, v in rec.items() if k not in ("reused", "role", "trial", "point")},
                                       role="confirm", trial=c.trial)
             else:
@@ -80,13 +97,13 @@ def racing(args) -> None:
             verdicts = {}
             for c in state.alive:
                 seeds = [s for s in c.val_by_seed if s in relu]
-                verdicts[c.trial] = stats.race_decision([c.val_by_seed[s] - relu[s] for s in seeds])
+                # at the level of a race to 6 seeds, wherever it stopped (the level the race used)
+                verdicts[c.trial] = stats.race_decision([c.val_by_seed[s] - relu[s] for s in seeds],
+                                                        budget_left=max(0, 6 - len(seeds)))
             decisions[name] = (sorted(c.trial for c in state.alive), verdicts)
             print(f"{name:7s}: field {len(field_)}, survivors {decisions[name][0]}, vs ReLU {verdicts}, "
                   f"confirmation jobs {_jobs(run, 'confirm')}, baseline jobs {_jobs(run, 'baseline')}")
-        same = decisions["fixed"][0] == decisions["racing"][0]
-        ratio = _jobs(runs["fixed"][0], "confirm") / max(1, _jobs(runs["racing"][0], "confirm"))
-        print(f"\nsame survivors: {same}; fixed / racing confirmation jobs: {ratio:.2f}x")
+        return decisions["fixed"] == decisions["racing"], {k: _jobs(run, "confirm") for k, (run, _) in runs.items()}
 
 
 def pruning(args) -> None:
@@ -117,7 +134,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--holdout", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=20, help="calibration: searches with different seeds")
+    parser.add_argument("--runs", type=int, default=3, help="racing: searches (seeds 0, 1, ...) whose fronts are confirmed")
     args = parser.parse_args()
     {"calibration": calibration, "racing": racing, "pruning": pruning}[args.what](args)
 
