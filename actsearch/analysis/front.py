@@ -279,7 +279,8 @@ def race_state(records: list[dict[str, Any]], settings: dict[str, Any], field_: 
     for c in members:
         common = [s for s in c.val_by_seed if s in relu]
         diffs = [c.val_by_seed[s] - relu[s] for s in common]
-        if (stats.race_decision(diffs, ALPHA, seeds_left) != "undecided"
+        if (c.equals_relu  # its difference is zero on every seed by construction: no seed can decide it
+                or stats.race_decision(diffs, ALPHA, seeds_left) != "undecided"
                 or stats.race_futile(diffs, ALPHA, seeds_left)):
             decided.add(c.trial)
     return RaceState([c for c in members if c.trial not in out], out, decided)
