@@ -82,9 +82,7 @@ def race_once(args, seed: int) -> tuple[bool, dict[str, int]]:
                 field_ = race_field(search.records, search.snapshot_settings)
                 for extra in range(seed + 1, seed + 6):
                     search.ensure_baseline([extra], lambda e: None, None)
-                    for c, rec in zip(field_, search.score_many([(c.activation, extra, False) for c in field_], None)):
-                        search.record({k: v for k, v in rec.items() if k not in ("reused", "role", "trial", "point")},
-                                      role="confirm", trial=c.trial)
+                    search.confirm(field_, extra, None)
             else:
                 search.run()
             runs[name] = (run, search)

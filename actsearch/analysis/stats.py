@@ -279,6 +279,18 @@ def undecided(a: Paired, alpha: float = 0.05) -> bool:
     return a.n < MIN_SEEDS or a.p is None or a.p >= alpha
 
 
+def _race_test(d: np.ndarray) -> str | None:
+    """The test a race uses on differences ``d``: ``paired``'s rule, with collapses looked for in
+    the differences themselves, in either direction (a race has no raw sides)."""
+    return _choose(d, bool(collapsed(d) or collapsed(-d)), _shapiro_p(d))
+
+
+def _race_level(seeds: int, budget_left: int, alpha: float, min_seeds: int) -> float:
+    """The level of each look of a race: ``alpha`` split evenly over every look it can make,
+    from ``min_seeds`` seeds to ``seeds + budget_left``."""
+    return alpha / (seeds - min_seeds + 1 + max(0, int(budget_left)))
+
+
 def race_decision(diffs: Sequence[float], alpha: float = 0.05, budget_left: int = 0,
                   min_seeds: int = RACE_MIN_SEEDS) -> str:
     """'better', 'worse' or 'undecided' for one candidate in a race, from its paired differences
@@ -294,14 +306,11 @@ def race_decision(diffs: Sequence[float], alpha: float = 0.05, budget_left: int 
     d = np.round(np.asarray(diffs, dtype=float), 9)
     if len(d) < min_seeds:
         return "undecided"
-    looks = len(d) - min_seeds + 1 + max(0, int(budget_left))
-    shapiro_p = _shapiro_p(d)
-    test = _choose(d, bool(collapsed(d) or collapsed(-d)), shapiro_p)
-    if test == SIGNED_RANK:
+    if _race_test(d) == SIGNED_RANK:
         p, effect = _signed_rank_p(d), _hodges_lehmann(d)[0]
     else:
         p, effect = _t_test(d)[1], float(d.mean())
-    if p is None or p >= alpha / looks or effect == 0:
+    if p is None or p >= _race_level(len(d), budget_left, alpha, min_seeds) or effect == 0:
         return "undecided"
     return "better" if effect > 0 else "worse"
 
@@ -325,10 +334,10 @@ def race_futile(diffs: Sequence[float], alpha: float = 0.05, budget_left: int = 
     if k < min_seeds or budget_left <= 0:
         return False
     n = k + int(budget_left)
-    level = alpha / (n - min_seeds + 1)  # race_decision's level: split over every look
+    level = _race_level(k, budget_left, alpha, min_seeds)
     if np.ptp(d) == 0:
         return bool(d[0] == 0)
-    if _choose(d, bool(collapsed(d) or collapsed(-d)), _shapiro_p(d)) == SIGNED_RANK and 2.0 / 2**n >= level:
+    if _race_test(d) == SIGNED_RANK and 2.0 / 2**n >= level:
         return True
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     threshold = float(sps.t.ppf(1 - level / 2, n - 1)) * sd / math.sqrt(n)

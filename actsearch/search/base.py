@@ -184,6 +184,17 @@ class Search:
         self._remember(record)
         return record
 
+    def record_again(self, record: dict[str, Any], role: str, trial: int | None) -> dict[str, Any]:
+        """Record a job's result under a later role (a racing or held-out seed), without the
+        search-only fields of a record it may have been answered from."""
+        kept = {k: v for k, v in record.items() if k not in ("reused", "role", "trial", "point")}
+        return self.record(kept, role=role, trial=trial)
+
+    def confirm(self, members: list, seed: int, pool) -> None:
+        """Train racing ``members`` (front candidates) on ``seed`` and record them as confirmations."""
+        for c, rec in zip(members, self.score_many([(c.activation, seed, False) for c in members], pool)):
+            self.record_again(rec, role="confirm", trial=c.trial)
+
     def relu_val(self) -> dict[int, dict[str, Any]]:
         return {r["seed"]: r for r in self.records if r.get("role") == "baseline" and r.get("status") == "ok"}
 
@@ -407,9 +418,7 @@ class Search:
                     break
             emit({"phase": "racing", "done": round_ - 1, "total": len(seeds),
                   "message": f"seed {seed}: {len(todo)} candidate(s) still racing"})
-            for c, rec in zip(todo, self.score_many([(c.activation, seed, False) for c in todo], pool)):
-                self.record({k: v for k, v in rec.items() if k not in ("reused", "role", "trial", "point")},
-                            role="confirm", trial=c.trial)
+            self.confirm(todo, seed, pool)
             jobs_done += len(todo)
         emit({"phase": "racing", "done": len(seeds), "total": len(seeds)})
 
@@ -433,8 +442,7 @@ class Search:
             emit({"phase": "holdout", "done": k, "total": len(jobs),
                   "message": ", ".join(f"{describe(a)} on held-out seed {s}" for a, _, s in chunk)})
             for (act, trial, seed), rec in zip(chunk, self.score_many([(a, s, False) for a, _, s in chunk], pool)):
-                self.record({k2: v for k2, v in rec.items() if k2 not in ("reused", "role", "trial", "point")},
-                            role="holdout", trial=trial)
+                self.record_again(rec, role="holdout", trial=trial)
         emit({"phase": "holdout", "done": len(jobs), "total": len(jobs)})
 
 

@@ -191,12 +191,18 @@ def evaluate(model: nn.Module, batches: Batches, amp: bool, device: torch.device
     return 100.0 * correct / n, loss_sum / n, (meter.ratio() if meter else None)
 
 
+def job_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
+    """The model a job under the resolved ``cfg`` trains: one place, so that what is costed
+    before training (``model_costs``) is what ``train`` trains."""
+    return build_model(cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation),
+                       cfg.width, depth=cfg.depth, norm=cfg.norm)
+
+
 def model_costs(config: TrainConfig) -> cost.ModelCost:
     """FLOPs and parameters of the model a job would train, without training it."""
     cfg = config.resolved()
     data = get_dataset(cfg.task, cfg.data_dir)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation),
-                        cfg.width, depth=cfg.depth, norm=cfg.norm)
+    model = job_model(cfg, data)
     example = Batches(data, data.train_x[:2], data.train_y[:2], torch.device("cpu")).get(torch.arange(2))
     return cost.measure(model, example, cfg.activation)
 
@@ -246,10 +252,7 @@ def train(
     test_idx = test_idx.sort().values
     test_b = Batches(data, data.test_x[test_idx], data.test_y[test_idx], device)
 
-    model = build_model(
-        cfg.model, data.input_shape, data.num_classes, lambda: build_activation(cfg.activation), cfg.width,
-        depth=cfg.depth, norm=cfg.norm,
-    ).to(device)
+    model = job_model(cfg, data).to(device)
     costs = cost.measure(model, train_b.get(torch.arange(2, device=device)), cfg.activation)
     if cfg.compile is None:
         cfg = replace(cfg, compile=costs.activation_elements * cfg.batch_size >= COMPILE_MIN_ELEMENTS)
