@@ -189,25 +189,32 @@ SPACE_PATHS = (("activation",), ("fixed",), ("fixed", "sigma_schedule"), ("fixed
                ("description",), ("params", "T", "type"))
 
 
-@st.composite
-def damaged_spaces(draw) -> dict[str, Any]:
-    """``valid_space()`` with one to three values replaced by hostile ones (numbers at the
-    edges, wrong types, lists where a number belongs) or removed."""
-    doc = valid_space()
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(SPACE_PATHS))
+def _damage(draw, doc: Any, paths, changes, drop_one_in: int, values) -> Any:
+    """``doc`` with ``changes`` (a strategy) of its ``paths`` replaced by a draw of ``values``, or
+    removed from their dict once in ``drop_one_in``; a path whose parent an earlier change
+    removed or replaced is skipped."""
+    for _ in range(draw(changes)):
+        path = draw(st.sampled_from(paths))
         parent: Any = doc
         try:
             for step in path[:-1]:
                 parent = parent[step]
-            if draw(st.integers(0, 5)) == 0 and isinstance(parent, dict):
+            if draw(st.integers(0, drop_one_in - 1)) == 0 and isinstance(parent, dict):
                 parent.pop(path[-1], None)
             else:
-                parent[path[-1]] = draw(st.one_of(numbers, scalars, st.lists(numbers, max_size=2), yaml_values,
-                                                  st.sampled_from(["int", "float", "categorical", 0, 0.0, -1])))
+                parent[path[-1]] = draw(values)
         except (KeyError, IndexError, TypeError):
-            pass  # an earlier change removed or replaced the parent
+            pass
     return doc
+
+
+@st.composite
+def damaged_spaces(draw) -> dict[str, Any]:
+    """``valid_space()`` with one to three values replaced by hostile ones (numbers at the
+    edges, wrong types, lists where a number belongs) or removed."""
+    return _damage(draw, valid_space(), SPACE_PATHS, st.integers(1, 3), 6,
+                   st.one_of(numbers, scalars, st.lists(numbers, max_size=2), yaml_values,
+                             st.sampled_from(["int", "float", "categorical", 0, 0.0, -1])))
 
 
 @st.composite
@@ -456,18 +463,8 @@ def checkpoint_docs(draw, genes: int = 2) -> Any:
              ("population", 0, "genome"), ("population", 0, "genome", 0), ("population", 0, "fitness"),
              ("population", 0, "crowding"), ("rng", "python"), ("rng", "python", 1), ("rng", "python", 0),
              ("rng", "numpy"), ("rng", "numpy", 1), ("rng", "numpy", 2), ("rng", "torch")]
-    for _ in range(draw(st.integers(0, 3))):
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.integers(0, 4)) == 0 and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = draw(st.one_of(numbers, scalars, yaml_values, st.just("AAAA"), st.just([])))
-        except (KeyError, IndexError, TypeError):
-            pass  # an earlier change removed the parent
+    doc = _damage(draw, doc, paths, st.integers(0, 3), 5,
+                  st.one_of(numbers, scalars, yaml_values, st.just("AAAA"), st.just([])))
     if draw(st.integers(0, 15)) == 0:
         doc = draw(yaml_values)
     return doc

@@ -319,6 +319,15 @@ def damage(data: bytes, how: str, at: int, byte: int) -> bytes:
     return data[:at] + bytes([byte]) + data[at + 1:]
 
 
+def damaged_copy(run: Path, name: str, where: Path, how: str, at: int, byte: int) -> tuple[Path, bytes, bytes]:
+    """A copy of ``run`` under ``where`` with its file ``name`` damaged: (copy, original bytes, damaged bytes)."""
+    copied = copy(run, where)
+    data = (copied / name).read_bytes()
+    damaged = damage(data, how, at, byte)
+    (copied / name).write_bytes(damaged)
+    return copied, data, damaged
+
+
 HOW = st.sampled_from(["truncate", "corrupt"])
 
 
@@ -326,11 +335,7 @@ HOW = st.sampled_from(["truncate", "corrupt"])
 @given(how=HOW, at=st.integers(0, 10**6), byte=st.integers(0, 255))
 def test_a_damaged_log_is_reported_and_no_whole_record_is_lost(tune_run, how, at, byte):
     with tempfile.TemporaryDirectory() as tmp:
-        run = copy(tune_run, Path(tmp))
-        path = run / "results.jsonl"
-        data = path.read_bytes()
-        damaged = damage(data, how, at, byte)
-        path.write_bytes(damaged)
+        run, data, damaged = damaged_copy(tune_run, "results.jsonl", Path(tmp), how, at, byte)
         original, _ = read_results(tune_run)
         kept_lines = damaged.split(b"\n")[:-1] if not damaged.endswith(b"\n") else damaged.split(b"\n")
         whole = [r for r in original if json.dumps(seal(r), sort_keys=True).encode() in kept_lines]
@@ -360,11 +365,7 @@ def test_a_damaged_snapshot_is_reported(tune_run, how, at, byte):
     import yaml
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = copy(tune_run, Path(tmp))
-        path = run / "run.yaml"
-        data = path.read_bytes()
-        damaged = damage(data, how, at, byte)
-        path.write_bytes(damaged)
+        run, data, damaged = damaged_copy(tune_run, "run.yaml", Path(tmp), how, at, byte)
         try:
             same = yaml.safe_load(damaged.decode()) == yaml.safe_load(data.decode())
         except (yaml.YAMLError, UnicodeDecodeError):

@@ -177,16 +177,21 @@ def test_io_error_then_a_plain_resume(where, tmp_path, tmp_path_factory):
 
 
 @pytest.mark.slow
+def numbered(points: list[str]) -> list[str]:
+    """Each write of a run as the fault hook names it: ``file#k``, the k-th write to that file."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in points:
+        seen[p] = seen.get(p, 0) + 1
+        out.append(f"{p}#{seen[p]}")
+    return out
+
+
 @pytest.mark.parametrize("kind", ["enospc", "erofs"])
 @pytest.mark.parametrize("command", ["tune", "train", "compare", "evolve"])
 def test_io_error_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
-    points = write_points(command, tmp_path_factory)
     failures = []
-    for n in range(1, len(points) + 1):
-        counts = {}
-        for p in points[:n]:
-            counts[p] = counts.get(p, 0) + 1
-        where = f"{points[n - 1]}#{counts[points[n - 1]]}"
+    for n, where in enumerate(numbered(write_points(command, tmp_path_factory)), 1):
         folder = tmp_path / f"w{n}"
         folder.mkdir()
         try:
@@ -250,15 +255,10 @@ def test_torn_record_then_a_plain_resume_keeps_every_record(tmp_path, tmp_path_f
 @pytest.mark.parametrize("kind", ["kill", "torn"])
 @pytest.mark.parametrize("command", ["tune", "compare", "evolve"])
 def test_kill_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
-    points = write_points(command, tmp_path_factory)
     failures = []
-    for n in range(1, len(points) + 1):
-        if kind == "torn" and points[n - 1] == "study.db":
+    for n, where in enumerate(numbered(write_points(command, tmp_path_factory)), 1):
+        if kind == "torn" and where.startswith("study.db#"):
             continue  # a torn SQLite transaction is a kill
-        counts = {}
-        for p in points[:n]:
-            counts[p] = counts.get(p, 0) + 1
-        where = f"{points[n - 1]}#{counts[points[n - 1]]}"
         folder = tmp_path / f"k{n}"
         folder.mkdir()
         try:
