@@ -176,7 +176,6 @@ def test_io_error_then_a_plain_resume(where, tmp_path, tmp_path_factory):
     inject("tune", where, "enospc", tmp_path, tmp_path_factory, direct=True)
 
 
-@pytest.mark.slow
 def numbered(points: list[str]) -> list[str]:
     """Each write of a run as the fault hook names it: ``file#k``, the k-th write to that file."""
     seen: dict[str, int] = {}
@@ -187,6 +186,7 @@ def numbered(points: list[str]) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["enospc", "erofs"])
 @pytest.mark.parametrize("command", ["tune", "train", "compare", "evolve"])
 def test_io_error_at_every_write_point(command, kind, tmp_path, tmp_path_factory):
