@@ -82,6 +82,16 @@ def test_train_with_compile_leaves_later_activations_alone():
     assert [t.dtype for t in y.grad_fn.saved_tensors if t.numel() == 100] == [torch.float32]  # eager
 
 
+
+def test_fused_kernels_leave_users_inductor_settings_alone():
+    """The FMA contraction is an option of actsearch's compiled functions, not a config flip."""
+    from torch._inductor import config as inductor_config
+
+    before = inductor_config.cpp.enable_floating_point_contract_flag
+    m = build_activation({"name": "crrelu"})
+    m.set_compile(True)
+    m(torch.randn(64, requires_grad=True)).sum().backward()
+    assert inductor_config.cpp.enable_floating_point_contract_flag == before
 # --- a user's torch.compile, export and tracing -------------------------------------------------
 
 
