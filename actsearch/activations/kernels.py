@@ -52,17 +52,14 @@ _kernel_cache: dict[tuple, tuple[Callable, Callable]] = {}
 
 # Inductor builds its C++ with -ffp-contract=off, so every a * b + c is two dependent
 # instructions and two roundings; the family's polynomials (the noise's log and cosine, the
-# cubic) are chains of them. Contracting them into FMAs takes about a third off the noise.
+# cubic) are chains of them. Contracting them into FMAs took 13% off the noise's time.
 # An option of these compiled functions only: a user's own torch.compile keeps its settings.
 _INDUCTOR_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast"}
 
-# The eager and exported bodies read x clamped to +-40 in the correction term
-# eps * x * exp(-x^2 / 2), where exp already gives exactly 0 even in float64: same values, but
-# x * x, eps * x or g * x can no longer reach inf and turn a 0 into NaN for inputs near the
-# float32 limit. The compiled bodies get the same safety without the clamp's two NaN-aware
-# min/max per element (5% of ReLU's fwd+bwd time): they multiply in an order where the
-# Gaussian factor meets each large factor first (``x * gauss``, then ``* x``), so an
-# overflowing x * x only ever reaches exp, which turns -inf into 0.
+# The correction term eps * x * exp(-x^2 / 2) reads x clamped to +-40, where exp already gives
+# exactly 0 even in float64: same values, but x * x, eps * x or g * x can no longer reach inf
+# and turn a 0 into NaN for inputs near the float32 limit. (Dropping the clamp in the compiled
+# bodies and ordering the products instead measured no faster in the fused kernel.)
 _EPS_X = 40.0
 
 
@@ -181,7 +178,8 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
                 neg = xc * (1.0 + xc * (p[P_C2] + p[P_C3] * xc))
             y = torch.where(pos, xc, torch.where(mid, neg, 0.0))
         if use_eps:
-            y = y + eps.to(xc.dtype) * (xc * torch.exp(-0.5 * (xc * xc)))
+            xe = xc.clamp(-_EPS_X, _EPS_X)
+            y = y + eps.to(xc.dtype) * (xe * torch.exp(-0.5 * xe * xe))
         if use_noise:
             y = y + torch.where(xc <= 0, sigma.to(xc.dtype) * hash_normal(xc, key).to(xc.dtype), 0.0)
         y = y.to(x.dtype)
@@ -211,10 +209,10 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
             d = torch.where(xc >= 0, 1.0, torch.where(xc >= -T, dneg, 0.0))
         if not use_eps:
             return (gc * d).to(g.dtype), None
-        gauss = torch.exp(-0.5 * (xc * xc))
-        x_gauss = xc * gauss
-        gx = gc * (d + eps.to(xc.dtype) * (gauss - x_gauss * xc))  # (1 - x^2) exp(-x^2 / 2)
-        geps = (gc * x_gauss).sum() if eps_grad else None
+        xe = xc.clamp(-_EPS_X, _EPS_X)
+        gauss = torch.exp(-0.5 * xe * xe)
+        gx = gc * (d + eps.to(xc.dtype) * (gauss * (1.0 - xe * xe)))
+        geps = (gc * (xe * gauss)).sum() if eps_grad else None
         return gx.to(g.dtype), geps
 
     return forward, (backward_x if save_x else backward_code)
