@@ -176,6 +176,32 @@ def test_io_error_then_a_plain_resume(where, tmp_path, tmp_path_factory):
     inject("tune", where, "enospc", tmp_path, tmp_path_factory, direct=True)
 
 
+@pytest.mark.parametrize("step", ["enqueue_trial", "ask"])
+def test_disk_full_while_the_study_enqueues_or_asks(step, tmp_path, monkeypatch):
+    """Found by the slow every-write-point run: a full disk while the study enqueued the warm
+    starts (or created a trial) was reported as an actsearch bug, not as the disk."""
+    import sqlite3
+
+    real = getattr(optuna.study.Study, step)
+
+    def full(self, *args, **kwargs):
+        if full.armed:
+            full.armed = False
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as exc:  # as Optuna's storage raises it
+                raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+        return real(self, *args, **kwargs)
+
+    full.armed = True
+    monkeypatch.setattr(optuna.study.Study, step, full)
+    run = tmp_path / "run"
+    result = invoke(*run_args("tune", run))
+    assert result.exit_code == 2 and one_error_line(result.output), result.output
+    assert "disk is full" in result.output
+    monkeypatch.undo()
+    recover(run, "tune", records_as_set(run), direct=True)
+
 def numbered(points: list[str]) -> list[str]:
     """Each write of a run as the fault hook names it: ``file#k``, the k-th write to that file."""
     seen: dict[str, int] = {}

@@ -284,7 +284,8 @@ class Search:
                 for r in self.records:
                     if r.get("role") == "search" and r.get("val_curve") and not r.get("reused"):
                         self.rungs.add(r["seed"], r["val_curve"], self.base.epochs)
-                backend.open(self, list(self.space.warm_start) if settings.warm_start else [])
+                with io_errors(self.run_dir):  # warm starts and stale trials write to the study
+                    backend.open(self, list(self.space.warm_start) if settings.warm_start else [])
                 self._search(emit, stop, pool)
                 if not stop.requested:
                     self.sync()  # scale-out: race the whole study's front
@@ -313,7 +314,8 @@ class Search:
                     if v is not None), default=None)
         first = True
         while not stop.requested:
-            batch = self.backend.ask()
+            with io_errors(self.run_dir):  # asking creates the trials in the study
+                batch = self.backend.ask()
             if not batch:
                 if first:
                     emit({"phase": "search", **counts, "total": 0, "best": best,
