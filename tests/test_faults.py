@@ -176,13 +176,15 @@ def test_io_error_then_a_plain_resume(where, tmp_path, tmp_path_factory):
     inject("tune", where, "enospc", tmp_path, tmp_path_factory, direct=True)
 
 
-@pytest.mark.parametrize("step", ["enqueue_trial", "ask"])
-def test_disk_full_while_the_study_enqueues_or_asks(step, tmp_path, monkeypatch):
+@pytest.mark.parametrize("owner,step", [(optuna.study.Study, "enqueue_trial"), (optuna.study.Study, "ask"),
+                                        (optuna.trial.Trial, "set_user_attr")])
+def test_disk_full_while_the_study_enqueues_or_asks(owner, step, tmp_path, monkeypatch):
     """Found by the slow every-write-point run: a full disk while the study enqueued the warm
-    starts (or created a trial) was reported as an actsearch bug, not as the disk."""
+    starts or created a trial was reported as an actsearch bug, not as the disk; and a trial
+    that failed before it had an activation broke the resume."""
     import sqlite3
 
-    real = getattr(optuna.study.Study, step)
+    real = getattr(owner, step)
 
     def full(self, *args, **kwargs):
         if full.armed:
@@ -194,7 +196,7 @@ def test_disk_full_while_the_study_enqueues_or_asks(step, tmp_path, monkeypatch)
         return real(self, *args, **kwargs)
 
     full.armed = True
-    monkeypatch.setattr(optuna.study.Study, step, full)
+    monkeypatch.setattr(owner, step, full)
     run = tmp_path / "run"
     result = invoke(*run_args("tune", run))
     assert result.exit_code == 2 and one_error_line(result.output), result.output

@@ -196,6 +196,8 @@ def candidates_of(records: list[dict[str, Any]], objective: str) -> tuple[dict[s
     for r in records:
         if r.get("role") != "search":
             continue
+        if not r.get("activation_config"):  # a trial the machine failed before it had a point: no candidate
+            continue
         key = config_key(r["activation_config"])
         c = out.get(key)
         if c is None:
