@@ -149,12 +149,34 @@ def test_compiled_kernels_match_eager():
 
 def test_region_code_saved_instead_of_input():
     """Compiled R-ReLU keeps one byte per element for backward, not the 4-byte float input."""
-    x = torch.randn(1000, requires_grad=True)
+    x = torch.randn(10, 100, requires_grad=True)
     m = build_activation("r_relu")
     m.set_compile(True)
     y = m(x)
-    saved = [t for t in y.grad_fn.saved_tensors if t.numel() == 1000]
-    assert [t.dtype for t in saved] == [torch.uint8]
+    saved = [t for t in y.grad_fn.saved_tensors if t.numel() in (250, 1000)]
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.int32, 250)]  # four codes per word
+
+
+@pytest.mark.parametrize("config", [{"name": "r_relu"}, {"name": "n_relu", "sigma": 0.1}], ids=["r_relu", "n_relu"])
+@pytest.mark.parametrize("size", [(4, 250), (7, 143), (3,), (0, 8)])
+def test_region_code_gives_the_eager_gradient_at_any_size(config, size):
+    """Four elements share a code word; a size that is no multiple of 4 keeps x instead."""
+    x = torch.randn(size) * 2
+    g_out = torch.randn(size)
+    m = build_activation(config).eval()  # eval: no noise, so eager == compiled
+    results = []
+    for compiled in (False, True):
+        m.set_compile(compiled)
+        xr = x.clone().requires_grad_()
+        y = m(xr)
+        if compiled and x.numel():
+            kept = [t.dtype for t in y.grad_fn.saved_tensors if t.numel() in (x.numel(), x.numel() // 4)]
+            assert kept == ([torch.int32] if x.numel() % 4 == 0 else [torch.float32])
+        (dense,) = torch.autograd.grad(y, xr, g_out, retain_graph=True)
+        (expanded,) = torch.autograd.grad(y.sum(), xr)
+        results.append((y.detach(), dense, expanded))
+    for eager, fused in zip(*results):
+        torch.testing.assert_close(fused, eager)
 
 
 # --- the unified family contains every named member ----------------------------------------

@@ -22,7 +22,7 @@ from actsearch.activations.ops import GRAD_ACCUMULATE, NONE, OpCount
 # - T >= 1e-3: the cubic's c2 = (1 + eta) / T <= 2e3 and c3 = eta / T^2 <= 1e6, while on
 #   [-T, 0) each term of p(x) stays within T and p'(x) within [-1, 1]; T <= 1e9 keeps T^2
 #   finite (a larger T behaves as 1e9: the region below -T is empty in practice).
-# - sigma <= 10: 10 * the generator's largest |z| (5.4) is far from any overflow; a larger
+# - sigma <= 10: 10 * the generator's largest |z| (4.74) is far from any overflow; a larger
 #   noise swamps every activation the family was built for.
 # - |eps| <= 10: |x exp(-x^2/2)| <= 0.61 and |(1 - x^2) exp(-x^2/2)| <= 1, so the correction
 #   and its slope stay within 10.

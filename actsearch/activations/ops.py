@@ -8,7 +8,7 @@ add      1      an add or subtract
 mul      1      a multiply (a divide counts as one multiply by a reciprocal)
 special  10     exp, log, erf, tanh or sqrt: a vectorized polynomial approximation costs
                 about ten multiply-adds
-rand     20     one random draw (counter-based generator plus, for a normal, Box-Muller)
+rand     20     one random draw (counter-based hash plus, for a normal, a quantile map)
 ======== ====== ==========================================================================
 """
 
