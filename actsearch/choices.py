@@ -45,4 +45,8 @@ def unknown(what: str, value: object, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown {what} '{value}'{hint}; choose one of: {', '.join(allowed)}"
+    text = str(value)
+    # A value with a newline or other control character (from a YAML file or a shell variable)
+    # is shown escaped, so the message stays one line.
+    shown = f"'{text}'" if text.isprintable() and len(text) <= 60 else repr(text[:60])
+    return f"unknown {what} {shown}{hint}; choose one of: {', '.join(allowed)}"

@@ -38,6 +38,14 @@ def test_train_options_raise_only_config_error(values):
         assert "\n" not in str(exc)
 
 
+@pytest.mark.parametrize("task", ["\n", "a\tb", "x" * 200])
+def test_an_unknown_task_with_control_characters_is_one_line(task):
+    """Found by the property above: the task name was quoted raw, its newline and all."""
+    with pytest.raises(ConfigError, match="unknown task") as caught:
+        TrainConfig(task=task).resolved()
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
 @pytest.mark.parametrize("field, value", [("width", 1e308), ("seed", 10**20), ("seed", -(2**63) - 1),
                                           ("threads", 10**6), ("lr", math.inf)])
 def test_values_that_crash_later_are_refused_up_front(field, value):
