@@ -152,7 +152,7 @@ def _horner(t: torch.Tensor, coefficients: tuple[float, ...]) -> torch.Tensor:
     return acc
 
 
-def hash_normal(like: torch.Tensor, key: torch.Tensor, offset: int = 0) -> torch.Tensor:
+def hash_normal(like: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     """Standard normal float32 noise shaped like ``like``, from an int32 ``key`` (start, step).
 
     A counter-based generator the compiled kernels fuse: one 32-bit hash per element, of
@@ -161,11 +161,24 @@ def hash_normal(like: torch.Tensor, key: torch.Tensor, offset: int = 0) -> torch
     turned into a normal by the sum-of-uniforms transform above (the test checks mean,
     variance, kurtosis and a Kolmogorov-Smirnov distance on 10^6 draws). Inductor's own
     ``randn`` is scalar Philox on CPU (~25x ReLU's time) and ATen's ``randn_like`` a serial
-    Mersenne Twister (~6x). ``offset`` is the index of ``like``'s first element in a larger
-    tensor, so a block of it draws what the whole tensor would.
+    Mersenne Twister (~6x).
     """
-    i = torch.arange(offset, offset + like.numel(), device=like.device).view(like.shape).to(torch.int32)
-    h = _lowbias32(i * (key[1] | 1) + key[0])
+    return normal_from(counters(like.numel(), key, like.device)).view(like.shape)
+
+
+def counters(n: int, key: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``index * step + start`` for indices 0..n-1, int32 (wrapping as the hash wants).
+
+    Element ``i + m`` of a larger tensor has counter ``counters(n)[i] + m * step``: a block
+    of it adds one scalar rather than building its own index vector and multiplying again
+    (in Inductor's loop, an index vector is a dozen instructions per 8 elements).
+    """
+    return torch.arange(n, device=device).to(torch.int32) * (key[1] | 1) + key[0]
+
+
+def normal_from(counter: torch.Tensor) -> torch.Tensor:
+    """A standard normal per int32 counter: its hash's bits through the quantile map."""
+    h = _lowbias32(counter)
     # Bits 0-11, 12-21 and 22-31; masks after >> because it sign-extends.
     return sum_to_normal((h & 0xFFF) + ((h >> 10) & 0xFFC) + ((h >> 20) & 0xFFC))
 
@@ -209,7 +222,7 @@ def _new_key(device: torch.device) -> torch.Tensor:
 def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_grad: bool):
     """Build the bodies ``torch.compile`` fuses, for one combination of static flags."""
 
-    def values(xc, p, eps, sigma, key, offset):
+    def values(xc, p, eps, sigma, counter):
         """f on a block of x (in float32 for the half types), with its region masks."""
         T = p[P_T]
         pos = xc > 0 if shape == ZERO else xc >= 0
@@ -226,7 +239,7 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
             xe, gauss = _gauss(xc)
             y = y + eps.to(xc.dtype) * (xe * gauss)
         if use_noise:
-            noise = hash_normal(xc, key, offset).to(xc.dtype)
+            noise = normal_from(counter).to(xc.dtype)
             y = y + torch.where(xc <= 0, sigma.to(xc.dtype) * noise, 0.0)
         return y, pos, mid
 
@@ -235,8 +248,10 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         # stay exact and nothing overflows float16's range.
         half = x.dtype in (torch.float16, torch.bfloat16)
         p = p.to(torch.float32 if half else x.dtype)
+        counter = counters(x.numel(), key, x.device) if use_noise else None
         if save_x:
-            y, _, _ = values(x.float() if half else x, p, eps, sigma, key, 0)
+            counter = counter.view(x.shape) if use_noise else None
+            y, _, _ = values(x.float() if half else x, p, eps, sigma, counter)
             return y.to(x.dtype), None
         # The region code packs four elements in an int32 word: element j + k * n in byte k of
         # word j, for the four quarters k of x. Each quarter is a block of its own here, so
@@ -245,10 +260,13 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         # floats, goes through a stack buffer in Inductor's CPU code and made the backward
         # 3-4x slower than ReLU's in cache.
         quarters = x.reshape(4, -1)
+        n = quarters.shape[1]
+        counter = counters(n, key, x.device) if use_noise else None
         ys, code = [], None
         for k in range(4):
             xk = quarters[k].float() if half else quarters[k]
-            y, pos, mid = values(xk, p, eps, sigma, key, k * quarters.shape[1])
+            ck = counter + (key[1] | 1) * (k * n) if use_noise and k else counter
+            y, pos, mid = values(xk, p, eps, sigma, ck)
             region = torch.where(pos, 2.0, 0.0 if shape == ZERO else torch.where(mid, 1.0, 0.0))
             region = region.to(torch.int32)
             code = region if k == 0 else code | (region << (8 * k))
