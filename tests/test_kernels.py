@@ -136,6 +136,20 @@ def test_eval_mode_export_and_trace_match(member):
     torch.testing.assert_close(traced(x), expected)
 
 
+@pytest.mark.parametrize("member", MEMBERS)
+def test_eval_mode_onnx_export_runs_in_onnxruntime(member):
+    """ONNX, where the user has it: the exported graph runs without actsearch or torch."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")  # torch.onnx.export's exporter
+    net = mlp(MEMBERS[member]).eval()
+    x = torch.randn(8, 16)
+    expected = net(x).detach().numpy()
+    program = torch.onnx.export(net, (x,), dynamo=True, verbose=False)
+    session = ort.InferenceSession(program.model_proto.SerializeToString())
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert abs(out - expected).max() < 1e-5
+
+
 # --- the counter-based normal generator -----------------------------------------------------------
 
 
