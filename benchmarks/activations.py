@@ -21,8 +21,8 @@ dense gradient. "dense" is ``y.backward(g)`` with a full random g, "expanded" is
 Family members run as ``build_activation`` / ``load_activation`` makes them (the default
 compile mode: fused compiled kernels from ``COMPILE_MIN_ELEMENTS`` elements on, eager below);
 "eager" rows force the eager bodies. "saved B/el" is what autograd keeps for backward beyond
-the input and output tensors, per element: 0 for ReLU (it keeps its output), 1 for a uint8
-region code, 4 for a float32 copy of the input. The input is usually not kept by anyone else
+the input and output tensors, per element: 0 for ReLU (it keeps its output), 1 for the region
+code (a byte per element, four to an int32 word), 4 for a float32 copy of the input. The input is usually not kept by anyone else
 (Linear and Conv keep their own input, the activation's output), so 4 is a real cost.
 """
 
