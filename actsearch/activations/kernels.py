@@ -248,9 +248,8 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         # stay exact and nothing overflows float16's range.
         half = x.dtype in (torch.float16, torch.bfloat16)
         p = p.to(torch.float32 if half else x.dtype)
-        counter = counters(x.numel(), key, x.device) if use_noise else None
         if save_x:
-            counter = counter.view(x.shape) if use_noise else None
+            counter = counters(x.numel(), key, x.device).view(x.shape) if use_noise else None
             y, _, _ = values(x.float() if half else x, p, eps, sigma, counter)
             return y.to(x.dtype), None
         # The region code packs four elements in an int32 word: element j + k * n in byte k of
