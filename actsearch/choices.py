@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from actsearch.errors import shown
+
 TASKS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "cnn", "resnet", "vit")
 NORMS = ("none", "batch", "layer")
@@ -45,8 +47,6 @@ def unknown(what: str, value: object, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    text = str(value)
-    # A value with a newline or other control character (from a YAML file or a shell variable)
-    # is shown escaped, so the message stays one line.
-    shown = f"'{text}'" if text.isprintable() and len(text) <= 60 else repr(text[:60])
-    return f"unknown {what} {shown}{hint}; choose one of: {', '.join(allowed)}"
+    # Quoted and escaped: a newline or control character (from a YAML file or a shell variable)
+    # must not break the message's one line.
+    return f"unknown {what} {shown(str(value))}{hint}; choose one of: {', '.join(allowed)}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import reprlib
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -11,7 +10,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from actsearch.activations.ops import NONE, OpCount
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, shown
 
 
 @dataclass(frozen=True)
@@ -76,18 +75,6 @@ class Param:
         if self.high is not None and value > self.high:
             raise fail("is out of range")
         return value
-
-
-def shown(value: Any) -> str:
-    """``repr(value)`` for a message: at most about 60 characters, whatever the value (a
-    self-referencing or exponentially shared YAML structure, an int of thousands of digits)."""
-    limits = reprlib.Repr()
-    limits.maxlevel, limits.maxstring, limits.maxother, limits.maxlong = 3, 40, 40, 40
-    try:
-        text = limits.repr(value)
-    except (ValueError, RecursionError):  # str(int) refuses over 4300 digits
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Activation(nn.Module):

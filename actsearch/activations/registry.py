@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from actsearch.activations.base import Activation, shown
+from actsearch.activations.base import Activation
 from actsearch.activations.baselines import BASELINES
 from actsearch.activations.family import FAMILY
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, shown
 
 ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in BASELINES + FAMILY}
 

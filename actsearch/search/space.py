@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.activations import ACTIVATIONS, validate_config
-from actsearch.activations.base import shown
+from actsearch.errors import shown
 from actsearch.activations.registry import read_yaml
 from actsearch.choices import shipped_spaces
 from actsearch.errors import ConfigError
