@@ -47,6 +47,7 @@ def _one_line(exc, path):
 @given(raw=idx_files(3), ndim=st.sampled_from([3, 1]))
 @example(raw=gzip.compress(idx_bytes((4194304, 4194304, 1048576), b"")), ndim=3)
 @example(raw=gzip.compress(idx_bytes((2**32 - 1, 2**32 - 1, 2**32 - 1), b"")), ndim=3)
+@example(raw=gzip.compress(idx_bytes((0, 2**32 - 1, 2**32 - 1), b"")), ndim=3)  # found by the long profile
 def test_idx_reader_raises_only_data_error(tmp_path_factory, raw, ndim):
     path = tmp_path_factory.mktemp("idx") / "x-idx3-ubyte.gz"
     path.write_bytes(raw)

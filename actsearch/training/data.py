@@ -191,7 +191,11 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     if len(raw) - header != count:
         raise DataError(f"{path} is truncated or corrupted: the header announces {count} bytes "
                         f"of data, the file has {len(raw) - header}; delete it and download it again")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    try:
+        return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    except ValueError:  # no data and sizes like (0, 2**32 - 1, 2**32 - 1), which numpy cannot shape
+        raise DataError(f"{path} is corrupted: its IDX header announces sizes {list(shape)}; delete it and "
+                        "download it again") from None
 
 
 def _idx_folder(task: str, root: Path, download: bool) -> Path:
