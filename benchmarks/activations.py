@@ -24,6 +24,11 @@ compile mode: fused compiled kernels from ``COMPILE_MIN_ELEMENTS`` elements on, 
 the input and output tensors, per element: 0 for ReLU (it keeps its output), 1 for the region
 code (a byte per element, four to an int32 word), 4 for a float32 copy of the input. The input is usually not kept by anyone else
 (Linear and Conv keep their own input, the activation's output), so 4 is a real cost.
+
+The main float32 case also prints ReLU's forward into a fresh output against one reused buffer:
+at 32 MB a tensor's pages are mapped fresh on every call, and touching them the first time
+(page faults: CPU work, not waiting) is most of ReLU's time there; every candidate pays it alike,
+so it dilutes the ratios at that shape, and each candidate's extra arithmetic adds to it in full.
 """
 
 from __future__ import annotations
@@ -131,7 +136,24 @@ def measure_case(shape, dtype_name: str, gradient: str, with_forward: bool, roun
         "warmup_s": warmup,
         "median_s": {n: {k: statistics.median(v) for k, v in d.items()} for n, d in times.items()},
         "saved": {n: saved_bytes_per_element(fn, xg) for n, fn in fns.items()},
+        **({"relu_out_s": relu_output_cost(x, rounds)} if with_forward else {}),
     }
+
+
+def relu_output_cost(x: torch.Tensor, rounds: int) -> dict[str, float]:
+    """ReLU's forward into a fresh output (as every activation's call, and a user's model, gets)
+    and into one reused buffer: the difference is the cost of first touching a fresh buffer's
+    pages (glibc maps allocations of 32 MB and more anew each time), which every candidate pays
+    alike and which dilutes every ratio to ReLU."""
+    buf = torch.empty_like(x)
+    steps = {"fresh": lambda: torch.relu(x), "reused": lambda: torch.clamp_min(x, 0, out=buf)}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(rounds):
+        for kind, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[kind].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def worker(args) -> None:
@@ -170,6 +192,11 @@ def report(runs: list[dict], args) -> None:
             if has_f:
                 row += f" {fmt_range([m[name]['f'] / m['relu']['f'] for m in per_run])} |"
             print(row + f" {runs[0][label]['saved'][name]:.0f} |")
+        if "relu_out_s" in runs[0][label]:
+            cost = [run[label]["relu_out_s"] for run in runs]
+            print(f"\nReLU forward into a fresh output {fmt_range([c['fresh'] * 1e3 for c in cost])} ms, into a "
+                  f"reused one {fmt_range([c['reused'] * 1e3 for c in cost])} ms: first-touch page faults are "
+                  f"{fmt_range([100 * (1 - c['reused'] / c['fresh']) for c in cost])}% of its forward")
 
 
 def main() -> None:
