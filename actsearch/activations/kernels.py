@@ -266,8 +266,8 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
             xk = quarters[k].float() if half else quarters[k]
             ck = counter + (key[1] | 1) * (k * n) if use_noise and k else counter
             y, pos, mid = values(xk, p, eps, sigma, ck)
-            region = torch.where(pos, 2.0, 0.0 if shape == ZERO else torch.where(mid, 1.0, 0.0))
-            region = region.to(torch.int32)
+            # pos implies mid (T >= 0), so the region is their sum as integers
+            region = pos.to(torch.int32) * 2 if shape == ZERO else pos.to(torch.int32) + mid.to(torch.int32)
             code = region if k == 0 else code | (region << (8 * k))
             ys.append(y.to(x.dtype))
         return torch.stack(ys).view(x.shape), code
