@@ -145,15 +145,11 @@ def relu_output_cost(x: torch.Tensor, rounds: int) -> dict[str, float]:
     and into one reused buffer: the difference is the cost of first touching a fresh buffer's
     pages (glibc maps allocations of 32 MB and more anew each time), which every candidate pays
     alike and which dilutes every ratio to ReLU."""
+    from trainer import side_by_side  # benchmarks/trainer.py, beside this script
+
     buf = torch.empty_like(x)
-    steps = {"fresh": lambda: torch.relu(x), "reused": lambda: torch.clamp_min(x, 0, out=buf)}
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(rounds):
-        for kind, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[kind].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return side_by_side({"fresh": lambda: torch.relu(x), "reused": lambda: torch.clamp_min(x, 0, out=buf)},
+                        rounds)
 
 
 def worker(args) -> None:
