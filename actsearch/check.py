@@ -462,7 +462,7 @@ def _check_leftovers(run_dir: Path, result: CheckResult, repair: bool, live: int
         result.repaired.append(f"removed {names} (left by a process that is gone)")
     else:
         result.problems.append(Problem(names, "left by a process that is gone (a kill mid-run); nothing is lost",
-                                       "--repair removes them (a resume also takes the lock over)"))
+                                       "--repair removes them (so does a resume)"))
 
 
 def _check_log(run_dir: Path, result: CheckResult, repair: bool) -> None:

@@ -84,6 +84,7 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
     mix two searches in one results file, so that is refused.
     """
     run_dir = check_output_path(run_dir)
+    remove_dead_temporaries(run_dir)
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
         # Hidden files are our own temporaries and lock, e.g. of a process starting beside this one.
@@ -110,6 +111,17 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
         raise RunDirError(f"{run_dir} was started with {key}={was!r}, not {now!r}{more}; resume with the same "
                           "options or use another --run-dir")
     return True
+
+
+def remove_dead_temporaries(run_dir: Path) -> None:
+    """Delete what ``write_atomic`` left of writers that are gone: a kill mid-write leaves
+    ``.NAME.PID.tmp`` beside a whole NAME (or none), so nothing is lost. A live process's
+    temporary (another worker's) stays."""
+    for path in run_dir.glob(".*.tmp"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # a read-only folder: `check` reports it
+                path.unlink()
 
 
 def _differences(old: Any, new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:

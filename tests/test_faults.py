@@ -246,7 +246,7 @@ def kill_at(command: str, where: str, kind: str, tmp_path, tmp_path_factory, dir
     assert proc.returncode == KILLED, proc.stdout + proc.stderr
     records = read_results(run)[0]
     assert len(records) == whole_before(points, n)
-    if kind == "torn":
+    if kind == "torn" and where.startswith("results.jsonl#"):  # other files tear only a temporary
         assert (run / "results.jsonl").read_bytes()[-1:] != b"\n"
         checked = invoke("check", run)
         assert checked.exit_code == 1 and "torn" in checked.output
@@ -256,6 +256,7 @@ def kill_at(command: str, where: str, kind: str, tmp_path, tmp_path_factory, dir
 @pytest.mark.parametrize("where,kind", [
     pytest.param("results.jsonl#2", "torn", marks=pytest.mark.slow),  # the plain resume below covers it
     ("study.db#mid", "kill"),
+    ("run.yaml#1", "kill"),  # found by the slow run: the resume left the killed writer's temporary
 ])
 def test_kill_at_a_write_point_then_repair_and_resume(where, kind, tmp_path, tmp_path_factory):
     kill_at("tune", where, kind, tmp_path, tmp_path_factory)
