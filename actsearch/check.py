@@ -29,7 +29,7 @@ from typing import Any
 
 from actsearch.errors import RunDirError
 from actsearch.results import RESULTS, parse_line, read_results, record_point, relu_val, seal_problem, torn_tail
-from actsearch.rundir import LOCK, SNAPSHOT, _alive, io_errors, machine_fault, write_atomic
+from actsearch.rundir import LOCK, SNAPSHOT, io_errors, lock_owner, machine_fault, write_atomic
 
 STUDY = "study.db"
 CHECKPOINT = "checkpoint.json"
@@ -385,7 +385,7 @@ def check(run_dir: str | Path, repair: bool = False) -> CheckResult:
         what = "does not exist" if not run_dir.exists() else "is a file, not a folder"
         raise RunDirError(f"{run_dir} {what}; pass a run folder written by actsearch")
     result = CheckResult(run_dir, None)
-    live = _lock_owner(run_dir)
+    live = lock_owner(run_dir)
     if live:
         if repair:
             raise RunDirError(f"{run_dir} is in use by process {live}; repair it after that process ends")
@@ -402,14 +402,6 @@ def check(run_dir: str | Path, repair: bool = False) -> CheckResult:
     result.records = len(records)
     result.trials = len(search_records(records))
     return result
-
-
-def _lock_owner(run_dir: Path) -> int | None:
-    try:
-        pid = int((run_dir / LOCK).read_text().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    return pid if pid and pid != os.getpid() and _alive(pid) else None
 
 
 def _check_snapshot(run_dir: Path, result: CheckResult) -> dict[str, Any]:

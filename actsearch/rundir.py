@@ -418,6 +418,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def lock_owner(run_dir: Path) -> int | None:
+    """The live process (not this one) that holds the run folder's lock, or None.
+
+    The lock holds the pid and a newline: a lock without it was torn by a kill mid-write, and
+    its digits (a prefix of the pid) may name some other live process.
+    """
+    try:
+        text = (run_dir / LOCK).read_text()
+        pid = int(text) if text.endswith("\n") else 0
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and pid != os.getpid() and _alive(pid) else None
+
+
 class RunLock:
     """One searching process per local run folder. A lock left by a dead process (SIGKILL)
     is taken over, and ``stale`` tells the caller that process's running trial is lost."""
@@ -428,18 +442,15 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         if self.path.exists():
-            try:
-                pid = int(self.path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
+            pid = lock_owner(self.path.parent)
+            if pid is not None:
                 raise RunDirError(f"{self.path.parent} is in use by process {pid}; wait for it, or use "
                                   "--workers to add workers to one run")
             self.stale = True
         with io_errors(self.path):
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                write_all(fd, str(os.getpid()).encode(), self.path)
+                write_all(fd, f"{os.getpid()}\n".encode(), self.path)
             finally:
                 os.close(fd)
         return self

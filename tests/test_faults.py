@@ -342,3 +342,32 @@ def test_export_fault_is_one_line(kind, tmp_path, tmp_path_factory):
     finally:
         install_fault(None)
     assert result.exit_code == 2 and one_error_line(result.output), result.output
+
+
+# --- the run lock ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_pid():
+    """A live process that is not this one."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_a_live_lock_holder_is_refused_a_torn_lock_taken_over(tmp_path, live_pid):
+    from actsearch.errors import RunDirError
+    from actsearch.rundir import LOCK, RunLock
+
+    lock = tmp_path / LOCK
+    lock.write_text(f"{live_pid}\n")
+    with pytest.raises(RunDirError, match=f"is in use by process {live_pid}"):
+        with RunLock(tmp_path):
+            pass
+    # A kill mid-write leaves a prefix of the pid, which may name another live process:
+    # without its newline the lock is torn, so taken over.
+    lock.write_text(str(live_pid))
+    with RunLock(tmp_path) as taken:
+        assert taken.stale and lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
