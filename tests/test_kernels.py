@@ -323,16 +323,26 @@ def test_gradcheck_at_range_edges(edge, compiled):
     assert torch.autograd.gradcheck(kernels.BoundedNegativeFunction.apply, inputs)
 
 
+@pytest.mark.parametrize("config", [
+    {"name": "bounded_negative", "shape": "cubic", "T": 1.1, "eta": 0.7, "eps": 0.2},  # keeps x
+    {"name": "r_relu", "alpha": 0.3, "T": 1.1},  # the packed region code, compiled
+], ids=["cubic-eps", "linear"])
 @pytest.mark.parametrize("compiled", [False, True])
-def test_bfloat16_close_to_float64(compiled):
-    config = {"name": "bounded_negative", "shape": "cubic", "T": 1.1, "eta": 0.7, "eps": 0.2}
+def test_bfloat16_close_to_float64(compiled, config):
     x = torch.randn(4096, dtype=torch.float64) * 2
-    ref = build_activation(config).double()(x)
+    x = x[((x + 1.1).abs() > 1e-2) & (x.abs() > 1e-2)]  # no bf16 rounding across a region edge
+    x = x[: x.numel() // 4 * 4]  # a size the packed code takes
+    xr = x.clone().requires_grad_()
+    ref = build_activation(config).double()(xr)
+    (ref_grad,) = torch.autograd.grad(ref, xr, torch.ones_like(ref))
     m = build_activation(config).to(torch.bfloat16)
     m.set_compile(compiled)
-    y = m(x.to(torch.bfloat16))
+    xb = x.to(torch.bfloat16).requires_grad_()
+    y = m(xb)
     assert y.dtype == torch.bfloat16
-    torch.testing.assert_close(y.double(), ref, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(y.double(), ref.detach(), rtol=2e-2, atol=2e-2)
+    y.backward(torch.ones_like(y))
+    torch.testing.assert_close(xb.grad.double(), ref_grad, rtol=2e-2, atol=2e-2)
 
 
 # --- the latency objective's measurement ---------------------------------------------------------
