@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from deap import base, creator, tools
 
-from actsearch.errors import ConfigError, RunDirError
-from actsearch.errors import shown
+from actsearch.errors import ConfigError, RunDirError, shown
 from actsearch.results import CHECKSUM, seal, seal_problem
 from actsearch.rundir import write_atomic
 from actsearch.search.base import Proposal, Search, SearchSettings

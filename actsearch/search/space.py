@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.activations import ACTIVATIONS, validate_config
-from actsearch.errors import shown
 from actsearch.activations.registry import read_yaml
 from actsearch.choices import shipped_spaces
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, shown
 
 TOP_KEYS = {"name", "description", "activation", "fixed", "switches", "params", "warm_start"}
 SPEC_KEYS = {"float": {"type", "low", "high", "log", "step", "when"},
