@@ -173,7 +173,12 @@ def counters(n: int, key: torch.Tensor, device: torch.device) -> torch.Tensor:
     of it adds one scalar rather than building its own index vector and multiplying again
     (in Inductor's loop, an index vector is a dozen instructions per 8 elements).
     """
-    return torch.arange(n, device=device).to(torch.int32) * (key[1] | 1) + key[0]
+    return torch.arange(n, device=device).to(torch.int32) * counter_step(key) + key[0]
+
+
+def counter_step(key: torch.Tensor) -> torch.Tensor:
+    """The key's step, made odd: an odd step visits every 32-bit counter before repeating."""
+    return key[1] | 1
 
 
 def normal_from(counter: torch.Tensor) -> torch.Tensor:
@@ -268,7 +273,7 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         ys, code = [], None
         for k in range(4):
             xk = quarters[k].float() if half else quarters[k]
-            ck = counter + (key[1] | 1) * (k * n) if use_noise and k else counter
+            ck = counter + counter_step(key) * (k * n) if use_noise and k else counter
             y, pos, mid = values(xk, p, eps, sigma, ck, half)
             # pos implies mid (T >= 0), so the region is their sum as integers
             region = pos.to(torch.int32) * 2 if shape == ZERO else pos.to(torch.int32) + mid.to(torch.int32)
