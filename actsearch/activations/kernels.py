@@ -128,12 +128,10 @@ _QUANTILE = (0.9370450898648468, 0.05160259635349051, -0.03002943414812801, 0.00
 _EXP = (1.0000000005920207, 1.0000000361258992, 0.4999999149303678, 0.16666420832119067,
         0.04166835803302111, 0.00837477152012471, 0.001382942059606762)
 _LN2_HI, _LN2_LO = 0.693145751953125, 1.428606765330187e-06  # ln 2 = HI + LO, HI exact in 12 bits
-# The correction term's 2^-k is (2^30 >> k) * 2^-30: 2^-30 goes into the coefficients (exact, a
-# power of 2), and k is capped at 31, where the shift gives 0.
+# The correction term's 2^-k is (2^30 >> k) * 2^-30, with 2^-30 in the coefficients (exact, a
+# power of 2). v = x^2 / 2 stops at 21.5, where k = 31 and the shift gives 0.
 _EXP_SHIFTED = tuple(c * 2.0**-30 for c in _EXP)
-_SHIFT_ONE, _SHIFT_MAX = 1 << 30, 31
-# The fast exp's input stops here, so x * x stays finite; anything beyond 6.5 gives 0 anyway.
-_EPS_X_FAST = 13.0
+_SHIFT_ONE, _V_MAX = 1 << 30, 21.5
 
 
 @torch._dynamo.assume_constant_result
@@ -145,9 +143,9 @@ def _fixed(name: str):
     instructions per coefficient per 8 elements, a sixth of the noise's time. Through this
     function Dynamo bakes the value in.
     """
-    return {"eps_x": _EPS_X, "eps_x_fast": _EPS_X_FAST, "sum_scale": _SUM_SCALE,
+    return {"eps_x": _EPS_X, "sum_scale": _SUM_SCALE,
             "sum_offset": _SUM_CENTRE * _SUM_SCALE, "quantile": _QUANTILE, "exp": _EXP_SHIFTED,
-            "shift_one": _SHIFT_ONE, "shift_max": _SHIFT_MAX,
+            "shift_one": _SHIFT_ONE, "v_max": _V_MAX,
             "log2e": 1.0 / math.log(2.0), "ln2_hi": _LN2_HI, "ln2_lo": _LN2_LO}[name]
 
 
@@ -201,27 +199,31 @@ def sum_to_normal(total: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss(x: torch.Tensor, half: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x clamped, exp(-x^2 / 2) of it) for the correction term, in the compiled bodies.
+    """(x bounded, exp(-x^2 / 2) of it) for the correction term, in the compiled bodies.
 
     float32 takes a range-reduced polynomial exp: exp(r) on [-ln 2 / 2, ln 2 / 2] times 2^-k,
-    exactly 0 beyond |x| = 6.5. Sleef's exp, which Inductor emits, cost CRReLU about two thirds of
-    its time over ReLU's. float64 (gradcheck) keeps torch.exp, and so do the half types
-    (``half``: x is their float32 upcast): Inductor's loop then holds float32 in pairs of
-    vectors, whose float-int conversions it runs one element at a time through memory, while Sleef's exp takes the pair whole (CRReLU's bfloat16 fwd+bwd at
+    exactly 0 beyond |x| = 6.5 (x is 0 there too). Sleef's exp, which Inductor emits, cost
+    CRReLU about two thirds of its time over ReLU's. float64 (gradcheck) keeps torch.exp, and
+    so do the half types (``half``: x is their float32 upcast): Inductor's loop then holds
+    float32 in pairs of vectors, whose float-int conversions it runs one element at a time
+    through memory, while Sleef's exp takes the pair whole (CRReLU's bfloat16 fwd+bwd at
     (128, 64, 32, 32) went from 21 to 15 ms).
     """
     if x.dtype != torch.float32 or half:
         xe = x.clamp(-_fixed("eps_x"), _fixed("eps_x"))
         return xe, torch.exp(-0.5 * xe * xe)
-    xe = x.clamp(-_fixed("eps_x_fast"), _fixed("eps_x_fast"))
-    v = 0.5 * xe * xe  # exp(-v) = exp(r) * 2^-k, with r = k ln 2 - v in [-ln 2 / 2, ln 2 / 2]
-    k = torch.floor(v * _fixed("log2e") + 0.5)
-    r = (k * _fixed("ln2_hi") - v) + k * _fixed("ln2_lo")
+    v = 0.5 * x * x
+    # A compare and two selects, not clamps: Inductor's CPU min and max take three instructions
+    # each, to pass NaN on. x is zeroed where the term is 0, so an infinite x gives no inf * 0.
+    inside = v < _fixed("v_max")
+    xe, v = torch.where(inside, x, 0.0), torch.where(inside, v, _fixed("v_max"))
+    k = torch.floor(v * _fixed("log2e") + 0.5)  # exp(-v) = exp(r) 2^-k, r = k ln 2 - v
+    r = (k * _fixed("ln2_hi") - v) + k * _fixed("ln2_lo")  # in [-ln 2 / 2, ln 2 / 2]
     # 2^-k by a shift and an int-to-float conversion, both whole-vector instructions; writing
     # the exponent bits and viewing them as a float (the usual way) is a bit view, which
     # Inductor's CPU code runs one element at a time through memory: a third of the
     # forward's arithmetic over ReLU's.
-    two_k = (_fixed("shift_one") >> k.clamp(max=_fixed("shift_max")).to(torch.int32)).to(torch.float32)
+    two_k = (_fixed("shift_one") >> k.to(torch.int32)).to(torch.float32)
     return xe, _horner(r, _fixed("exp")) * two_k
 
 
