@@ -226,10 +226,16 @@ def test_compiled_noise_is_gaussian_fresh_and_seeded():
     assert torch.equal(m(pos), pos)  # no noise where x > 0
 
 
-def test_compiled_noise_matches_the_eager_generator():
-    m = build_activation({"name": "n_relu", "sigma": 1.0}).train()
+@pytest.mark.parametrize("config", [
+    {"name": "n_relu", "sigma": 1.0},  # saves the region code
+    {"name": "bounded_negative", "shape": "zero", "sigma": 1.0, "eps": 0.1},  # saves x
+], ids=["code", "x"])
+@pytest.mark.parametrize("size", [10_000, 10_001], ids=["in-quarters", "flat"])
+def test_compiled_noise_matches_the_eager_generator(config, size):
+    """Element i gets counter i whether the kernel walks x whole or in four quarters."""
+    m = build_activation(config).train()
     m.set_compile(True)
-    x = -torch.rand(10_000)
+    x = -20 - torch.rand(size)  # where the correction term is exactly 0 in float32
     torch.manual_seed(3)
     y = m(x)
     torch.manual_seed(3)

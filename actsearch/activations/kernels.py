@@ -268,7 +268,7 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         # stay exact and nothing overflows float16's range.
         half = x.dtype in (torch.float16, torch.bfloat16)
         p = p.to(torch.float32 if half else x.dtype)
-        if save_x:
+        if save_x and not (use_noise and x.numel() % 4 == 0):
             counter = counters(x.numel(), key, x.device).view(x.shape) if use_noise else None
             y, _, _ = values(x.float() if half else x, p, eps, sigma, counter, half)
             return y.to(x.dtype), None
@@ -277,7 +277,9 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
         # the loop over j reads and writes four contiguous streams and stores the code in
         # whole vectors; a uint8 code per element, loaded eight at a time in a loop over
         # floats, goes through a stack buffer in Inductor's CPU code and made the backward
-        # 3-4x slower than ReLU's in cache.
+        # 3-4x slower than ReLU's in cache. The noise takes quarters even where x is saved:
+        # one index vector (two dozen instructions per 8 elements in Inductor's loop) then
+        # serves four blocks.
         quarters = x.reshape(4, -1)
         n = quarters.shape[1]
         counter = counters(n, key, x.device) if use_noise else None
@@ -286,10 +288,11 @@ def _make_kernels(shape: int, use_eps: bool, use_noise: bool, save_x: bool, eps_
             xk = quarters[k].float() if half else quarters[k]
             ck = counter + counter_step(key) * (k * n) if use_noise and k else counter
             y, pos, mid = values(xk, p, eps, sigma, ck, half)
-            # pos implies mid (T >= 0), so the region is their sum as integers
-            region = pos.to(torch.int32) * 2 if shape == ZERO else pos.to(torch.int32) + mid.to(torch.int32)
-            code = region if k == 0 else code | (region << (8 * k))
             ys.append(y.to(x.dtype))
+            if not save_x:
+                # pos implies mid (T >= 0), so the region is their sum as integers
+                region = pos.to(torch.int32) * 2 if shape == ZERO else pos.to(torch.int32) + mid.to(torch.int32)
+                code = region if k == 0 else code | (region << (8 * k))
         return torch.stack(ys).view(x.shape), code
 
     def backward_code(g, code, p):
