@@ -29,7 +29,7 @@ from typing import Any
 
 from actsearch.errors import RunDirError
 from actsearch.results import RESULTS, parse_line, read_results, record_point, relu_val, seal_problem, torn_tail
-from actsearch.rundir import LOCK, SNAPSHOT, io_errors, lock_owner, machine_fault, write_atomic
+from actsearch.rundir import LOCK, SNAPSHOT, io_errors, lock_owner, machine_fault, stale_temporaries, write_atomic
 
 STUDY = "study.db"
 CHECKPOINT = "checkpoint.json"
@@ -441,7 +441,7 @@ def _check_leftovers(run_dir: Path, result: CheckResult, repair: bool, live: int
     if live:
         return
     lock = run_dir / LOCK
-    leftovers = sorted(p for p in run_dir.glob(".*.tmp") if p.is_file())
+    leftovers = stale_temporaries(run_dir)
     if lock.exists():
         leftovers.insert(0, lock)
     if not leftovers:

@@ -113,15 +113,22 @@ def open_run(run_dir: Path, command: str, settings: dict[str, Any]) -> bool:
     return True
 
 
-def remove_dead_temporaries(run_dir: Path) -> None:
-    """Delete what ``write_atomic`` left of writers that are gone: a kill mid-write leaves
-    ``.NAME.PID.tmp`` beside a whole NAME (or none), so nothing is lost. A live process's
-    temporary (another worker's) stays."""
-    for path in run_dir.glob(".*.tmp"):
+def stale_temporaries(run_dir: Path) -> list[Path]:
+    """What ``write_atomic`` left of writers that are gone: a kill mid-write leaves
+    ``.NAME.PID.tmp`` beside a whole NAME (or none), so nothing is lost. A temporary whose PID
+    is alive (another worker's, or a ``compare``'s, which takes no lock) is not stale."""
+    stale = []
+    for path in sorted(run_dir.glob(".*.tmp")):
         pid = path.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):  # a read-only folder: `check` reports it
-                path.unlink()
+        if path.is_file() and not (pid.isdigit() and _alive(int(pid))):
+            stale.append(path)
+    return stale
+
+
+def remove_dead_temporaries(run_dir: Path) -> None:
+    for path in stale_temporaries(run_dir):
+        with contextlib.suppress(OSError):  # a read-only folder: `check` reports it
+            path.unlink()
 
 
 def _differences(old: Any, new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:

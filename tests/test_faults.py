@@ -371,3 +371,25 @@ def test_a_live_lock_holder_is_refused_a_torn_lock_taken_over(tmp_path, live_pid
     with RunLock(tmp_path) as taken:
         assert taken.stale and lock.read_text() == f"{os.getpid()}\n"
     assert not lock.exists()
+
+
+def test_check_leaves_a_live_writers_temporary_and_repairs_a_dead_ones(tmp_path, live_pid):
+    """A `compare` takes no lock, so check must not take its temporary for a kill's leftover."""
+    from actsearch.cli import app
+    from typer.testing import CliRunner
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["compare", "--task", "digits", "--budget", "tiny", "--epochs", "1",
+                                      "--threads", "1", "--seeds", "1", "--activations", "relu",
+                                      "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    live = run / f".results.jsonl.{live_pid}.tmp"
+    live.write_text("being written")
+    result = CliRunner().invoke(app, ["check", str(run)])
+    assert result.exit_code == 0 and live.exists(), result.output
+    dead = run / ".results.jsonl.999999999.tmp"  # above any pid_max: no such process
+    dead.write_text("left by a kill")
+    result = CliRunner().invoke(app, ["check", str(run)])
+    assert result.exit_code == 1 and dead.name in result.output and live.name not in result.output
+    result = CliRunner().invoke(app, ["check", "--repair", str(run)])
+    assert result.exit_code == 0 and not dead.exists() and live.exists(), result.output
