@@ -126,6 +126,7 @@ def stale_temporaries(run_dir: Path) -> list[Path]:
 
 
 def remove_dead_temporaries(run_dir: Path) -> None:
+    """Delete ``stale_temporaries``: what opening a run folder does before any work."""
     for path in stale_temporaries(run_dir):
         with contextlib.suppress(OSError):  # a read-only folder: `check` reports it
             path.unlink()
