@@ -226,11 +226,14 @@ def test_compiled_noise_is_gaussian_fresh_and_seeded():
     assert torch.equal(m(pos), pos)  # no noise where x > 0
 
 
-@pytest.mark.parametrize("config", [
-    {"name": "n_relu", "sigma": 1.0},  # saves the region code
-    {"name": "bounded_negative", "shape": "zero", "sigma": 1.0, "eps": 0.1},  # saves x
-], ids=["code", "x"])
-@pytest.mark.parametrize("size", [10_000, 10_001], ids=["in-quarters", "flat"])
+SAVES_X = {"name": "bounded_negative", "shape": "zero", "sigma": 1.0, "eps": 0.1}
+
+
+@pytest.mark.parametrize("config, size", [
+    ({"name": "n_relu", "sigma": 1.0}, 10_000),  # the region code, x in quarters
+    (SAVES_X, 10_000),  # x saved, still in quarters
+    (SAVES_X, 10_001),  # x saved, whole (a size no multiple of 4)
+], ids=["code-quarters", "x-quarters", "x-whole"])
 def test_compiled_noise_matches_the_eager_generator(config, size):
     """Element i gets counter i whether the kernel walks x whole or in four quarters."""
     m = build_activation(config).train()
