@@ -120,13 +120,15 @@ _QUANTILE = (0.9370450898648468, 0.05160259635349051, -0.03002943414812801, 0.00
              -0.0013534452586913687, 7.380570686376514e-05)
 
 
-# exp(r) on [-ln 2 / 2, ln 2 / 2], least squares on Chebyshev nodes, relative error 1.9e-9;
-# with the range reduction in ``_gauss``, exp(-v) in float32 is within 1.1e-7 (2 ulp) of the
-# exact value for v in [0, 21.1] (|x| < 6.5): Sleef's exp, which Inductor calls, is within 1 ulp
-# at 3x the cost. Beyond, ``_gauss`` gives exactly 0, where the exact correction term
+# exp(r) on [-ln 2 / 2, ln 2 / 2], degree 5, least squares on Chebyshev nodes, relative error
+# 7.7e-8; with the range reduction in ``_gauss``, exp(-v) in float32 is within 2.2e-7 (4 ulp)
+# of the exact value for v in [0, 21.1] (|x| < 6.5), degree 6 (error 1.9e-9) within 8.7e-8 at
+# 15% more of the forward's arithmetic. Either way, v = x^2 / 2 rounded to float32 moves
+# exp(-v) by up to 1e-6 near |x| = 6.5. Sleef's exp, which Inductor calls, is within 1 ulp at
+# 3x the cost. Beyond, ``_gauss`` gives exactly 0, where the exact correction term
 # |x| exp(-x^2 / 2) is below 4.3e-9.
-_EXP = (1.0000000005920207, 1.0000000361258992, 0.4999999149303678, 0.16666420832119067,
-        0.04166835803302111, 0.00837477152012471, 0.001382942059606762)
+_EXP = (1.0000000710296995, 0.9999996661619811, 0.4999889907580325, 0.16667662837726444,
+        0.041915028541615565, 0.008291716684955621)
 _LN2_HI, _LN2_LO = 0.693145751953125, 1.428606765330187e-06  # ln 2 = HI + LO, HI exact in 12 bits
 # The correction term's 2^-k is (2^30 >> k) * 2^-30, with 2^-30 in the coefficients (exact, a
 # power of 2). v = x^2 / 2 stops at 21.5, where k = 31 and the shift gives 0.
