@@ -150,7 +150,8 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` whole or not at all: temporary file, fsync, rename, fsync of the folder.
 
     A crash leaves either the old file or the new one (and at worst a hidden temporary, which
-    ``open_run`` ignores and ``actsearch check --repair`` removes). An OSError of the machine
+    ``open_run`` and ``actsearch check --repair`` remove once its writer is gone; see
+    ``stale_temporaries``). An OSError of the machine
     becomes one RunDirError naming the file.
     """
     path = Path(path)
