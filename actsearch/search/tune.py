@@ -14,14 +14,13 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from actsearch.choices import SAMPLERS, unknown
 from actsearch.errors import ConfigError, RunDirError
-from actsearch.rundir import machine_fault
+from actsearch.rundir import machine_fault, write_atomic
 from actsearch.search.base import Proposal, Search, SearchSettings
 from actsearch.search.objectives import parse_objectives
 from actsearch.search.space import Dimension
@@ -416,10 +415,7 @@ def process_identity(run_dir) -> str:
             return text
     except OSError:
         pass
-    text = uuid.uuid4().hex
-    tmp = path.with_name(f".process-id.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, uuid.uuid4().hex)  # processes starting together: the last rename wins
     return path.read_text().strip()
 
 
